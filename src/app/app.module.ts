@@ -1,0 +1,67 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { JwtModule } from '@nestjs/jwt';
+import { PassportModule } from '@nestjs/passport';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { LoggerModule } from 'nestjs-pino';
+import { DataSource } from 'typeorm';
+import { AuthController } from './auth/auth.controller.js';
+import { AuthService } from './auth/auth.service.js';
+import { JWT_ALGORITHM } from './auth/jwt-keys.js';
+import { JwtStrategy } from './auth/jwt.strategy.js';
+import { PasswordHasher } from './auth/password-hasher.js';
+import { APP_CONFIG } from './config/app-config.provider.js';
+import { type AppConfig } from './config/app-config.js';
+import { dataSourceOptions, type DatabaseConnection } from './database/data-source-options.js';
+import { runMigrations } from './database/migrate.js';
+import { HealthController } from './health/health.controller.js';
+import { AllExceptionsFilter } from './http/all-exceptions.filter.js';
+import { MeController } from './me/me.controller.js';
+import { AdminBootstrapService } from './users/admin-bootstrap.service.js';
+import { UsersRepository } from './users/users.repository.js';
+import { UsersService } from './users/users.service.js';
+
+/** The reference service: strikeguard hosted in a small app with users and JWT auth. */
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig, db: DatabaseConnection): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        LoggerModule.forRoot({
+          pinoHttp: {
+            level: config.logLevel,
+            redact: ['req.headers.authorization', 'req.headers.cookie'],
+            // One line per request at debug; errors and warnings are logged where they happen.
+            autoLogging: config.logLevel === 'debug' || config.logLevel === 'trace',
+          },
+        }),
+        TypeOrmModule.forRootAsync({
+          useFactory: () => ({ ...dataSourceOptions(db), retryAttempts: 5, retryDelay: 2000 }),
+          dataSourceFactory: async (options) => {
+            const dataSource = await new DataSource(options!).initialize();
+            await runMigrations(dataSource, db.embedded);
+            return dataSource;
+          },
+        }),
+        PassportModule,
+        JwtModule.register({
+          secret: config.jwtSecret,
+          signOptions: { algorithm: JWT_ALGORITHM, expiresIn: config.jwtTtl },
+          verifyOptions: { algorithms: [JWT_ALGORITHM] },
+        }),
+      ],
+      controllers: [AuthController, MeController, HealthController],
+      providers: [
+        { provide: APP_CONFIG, useValue: config },
+        { provide: APP_FILTER, useClass: AllExceptionsFilter },
+        PasswordHasher,
+        UsersRepository,
+        UsersService,
+        AuthService,
+        JwtStrategy,
+        AdminBootstrapService,
+      ],
+    };
+  }
+}

@@ -1,0 +1,42 @@
+import { ConflictException, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
+import { JwtService } from '@nestjs/jwt';
+import { APP_CONFIG } from '../config/app-config.provider.js';
+import { type AppConfig } from '../config/app-config.js';
+import { UsernameTakenError } from '../users/users.repository.js';
+import { UsersService } from '../users/users.service.js';
+import { PasswordHasher } from './password-hasher.js';
+
+/** Same words for an unknown user and a wrong password: a guesser learns nothing. */
+const BAD_CREDENTIALS = 'invalid username or password';
+
+@Injectable()
+export class AuthService {
+  constructor(
+    private readonly users: UsersService,
+    private readonly hasher: PasswordHasher,
+    private readonly jwt: JwtService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async register(username: string, password: string): Promise<{ id: string; username: string }> {
+    try {
+      const user = await this.users.create(username, password);
+      return { id: user.id, username: user.username };
+    } catch (error) {
+      if (error instanceof UsernameTakenError) throw new ConflictException(error.message);
+      throw error;
+    }
+  }
+
+  async login(
+    username: string,
+    password: string,
+  ): Promise<{ accessToken: string; expiresIn: number }> {
+    const user = await this.users.findByUsername(username);
+    const valid = await this.hasher.verify(user?.passwordHash ?? null, password);
+    if (!user || !valid || user.status !== 'active')
+      throw new UnauthorizedException(BAD_CREDENTIALS);
+    const accessToken = await this.jwt.signAsync({ sub: user.id });
+    return { accessToken, expiresIn: this.config.jwtTtl };
+  }
+}

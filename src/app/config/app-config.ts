@@ -1,0 +1,178 @@
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+
+/** Validated configuration of the reference service, read once from the environment at start. */
+export interface AppConfig {
+  port: number;
+  /** Unset: the embedded PGlite database in `dataDir`. */
+  databaseUrl: string | null;
+  /** Connections to a PostgreSQL server (the embedded database always uses one). */
+  databasePoolSize: number;
+  dataDir: string;
+  jwtSecret: string;
+  /** Seconds a token stays valid. */
+  jwtTtl: number;
+  auditLogDir: string;
+  admin: { username: string; password: string } | null;
+  logLevel: string;
+  production: boolean;
+  /** Honour X-Forwarded-For from a reverse proxy (Express `trust proxy`). */
+  trustProxy: boolean;
+}
+
+/** Thrown when the environment holds values the service cannot start with; lists every problem. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = this.constructor.name;
+  }
+}
+
+export const USERNAME_PATTERN = '^[A-Za-z0-9._-]{3,64}$';
+export const PASSWORD_MIN = 12;
+export const PASSWORD_MAX = 256;
+const MIN_SECRET_BYTES = 32;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/**
+ * Reads and validates the environment. Every bad value is reported at once, each with what was
+ * expected, so an operator fixes the whole environment in one go.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warnings: string[] } {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const production = env.NODE_ENV === 'production';
+
+  const port = parseInteger(env, 'PORT', 3000, 0, 65535, problems);
+  const databaseUrl = parseDatabaseUrl(env.DATABASE_URL, problems);
+  const databasePoolSize = parseInteger(env, 'DATABASE_POOL_SIZE', 10, 2, 200, problems);
+  const jwtTtl = parseDuration(env, 'JWT_TTL', 15 * 60, problems);
+
+  let jwtSecret = env.JWT_SECRET ?? '';
+  if (Buffer.byteLength(jwtSecret) < MIN_SECRET_BYTES) {
+    const why = jwtSecret ? `is shorter than ${MIN_SECRET_BYTES} bytes` : 'is not set';
+    if (production) {
+      problems.push(
+        `JWT_SECRET ${why}: with NODE_ENV=production set it to at least ${MIN_SECRET_BYTES} random bytes (e.g. \`openssl rand -base64 48\`)`,
+      );
+    } else {
+      warnings.push(
+        `JWT_SECRET ${why}: using a random secret for this run only; tokens will not survive a restart or work across instances`,
+      );
+      jwtSecret = randomBytes(48).toString('base64');
+    }
+  }
+
+  const admin = parseAdmin(env, problems);
+
+  const logLevel = env.LOG_LEVEL ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
+  }
+  const trustProxy = parseBoolean(env, 'TRUST_PROXY', false, problems);
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    config: {
+      port,
+      databaseUrl,
+      databasePoolSize,
+      dataDir: path.resolve(env.DATA_DIR || './data'),
+      jwtSecret,
+      jwtTtl,
+      auditLogDir: path.resolve(env.AUDIT_LOG_DIR || './var/audit'),
+      admin,
+      logLevel,
+      production,
+      trustProxy,
+    },
+    warnings,
+  };
+}
+
+function parseInteger(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+  problems: string[],
+): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+    return fallback;
+  }
+  return Number(raw);
+}
+
+function parseBoolean(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: boolean,
+  problems: string[],
+): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(1|true|yes)$/i.test(raw)) return true;
+  if (/^(0|false|no)$/i.test(raw)) return false;
+  problems.push(`${name} must be true or false (got "${raw}")`);
+  return fallback;
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Accepts seconds (`900`) or a number with a unit (`90s`, `15m`, `2h`, `1d`). */
+export function parseDuration(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: number,
+  problems: string[],
+): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const match = /^(\d+)([smhd]?)$/.exec(raw.trim());
+  const seconds = match ? Number(match[1]) * DURATION_UNITS[match[2] || 's'] : NaN;
+  if (!Number.isSafeInteger(seconds) || seconds < 1 || seconds > 30 * 86400) {
+    problems.push(
+      `${name} must be a duration from 1s to 30d, as seconds or with a unit s, m, h or d (got "${raw}")`,
+    );
+    return fallback;
+  }
+  return seconds;
+}
+
+function parseDatabaseUrl(raw: string | undefined, problems: string[]): string | null {
+  if (raw === undefined || raw === '') return null;
+  try {
+    const url = new URL(raw);
+    if (url.protocol === 'postgres:' || url.protocol === 'postgresql:') return raw;
+  } catch {
+    // reported below
+  }
+  problems.push(
+    'DATABASE_URL must be a postgres:// or postgresql:// URL (unset it to use the embedded database)',
+  );
+  return null;
+}
+
+function parseAdmin(env: NodeJS.ProcessEnv, problems: string[]): AppConfig['admin'] {
+  const username = env.ADMIN_USERNAME ?? '';
+  const password = env.ADMIN_PASSWORD ?? '';
+  if (!username && !password) return null;
+  if (!username || !password) {
+    problems.push('ADMIN_USERNAME and ADMIN_PASSWORD must be set together (or both left unset)');
+    return null;
+  }
+  let ok = true;
+  if (!new RegExp(USERNAME_PATTERN).test(username)) {
+    problems.push('ADMIN_USERNAME must be 3-64 characters of A-Z, a-z, 0-9, ".", "_" or "-"');
+    ok = false;
+  }
+  if (password.length < PASSWORD_MIN || password.length > PASSWORD_MAX) {
+    problems.push(`ADMIN_PASSWORD must be ${PASSWORD_MIN}-${PASSWORD_MAX} characters long`);
+    ok = false;
+  }
+  return ok ? { username, password } : null;
+}

@@ -1,0 +1,26 @@
+import { type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { type NestExpressApplication } from '@nestjs/platform-express';
+import { Logger } from 'nestjs-pino';
+import { AppModule } from './app.module.js';
+import { type AppConfig } from './config/app-config.js';
+import { type DatabaseConnection } from './database/data-source-options.js';
+import { jsonBody } from './http/json-body.js';
+import { setUpOpenApi } from './openapi/openapi.js';
+
+/** Builds the reference service (used by main.ts and by the tests, so both run the same stack). */
+export async function createApp(
+  config: AppConfig,
+  db: DatabaseConnection,
+): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, db), {
+    bodyParser: false,
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(Logger));
+  app.set('trust proxy', config.trustProxy);
+  app.disable('x-powered-by');
+  for (const handler of jsonBody()) app.use(handler);
+  setUpOpenApi(app);
+  return app;
+}

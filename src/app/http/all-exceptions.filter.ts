@@ -1,0 +1,66 @@
+import {
+  type ArgumentsHost,
+  Catch,
+  type ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Logger,
+} from '@nestjs/common';
+import { type Response } from 'express';
+import { STATUS_CODES } from 'node:http';
+import { isDatabaseUnavailable } from '../database/database-errors.js';
+
+/** The error body of every response: `{statusCode, error, message}` plus `reason` / `errors`. */
+export interface ErrorBody {
+  statusCode: number;
+  error: string;
+  message: string;
+  reason?: string;
+  errors?: { path: string; message: string }[];
+}
+
+/**
+ * Renders every error in one shape. Anything unexpected is logged and answered 500 without
+ * details; a database that cannot be reached is 503, so the service fails closed and says so.
+ */
+@Catch()
+export class AllExceptionsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HTTP');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    const body = this.toBody(exception);
+    if (response.headersSent) return;
+    response.status(body.statusCode).json(body);
+  }
+
+  toBody(exception: unknown): ErrorBody {
+    if (exception instanceof HttpException) return fromHttpException(exception);
+    if (isDatabaseUnavailable(exception)) {
+      this.logger.warn(`database unavailable: ${(exception as Error).message}`);
+      return errorBody(HttpStatus.SERVICE_UNAVAILABLE, 'database unavailable, try again later');
+    }
+    this.logger.error(exception instanceof Error ? exception.stack : String(exception));
+    return errorBody(HttpStatus.INTERNAL_SERVER_ERROR, 'internal server error');
+  }
+}
+
+export function errorBody(statusCode: number, message: string): ErrorBody {
+  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };
+}
+
+function fromHttpException(exception: HttpException): ErrorBody {
+  const statusCode = exception.getStatus();
+  const raw = exception.getResponse();
+  if (typeof raw === 'string') return errorBody(statusCode, raw);
+  const res = raw as { message?: unknown; reason?: unknown; errors?: ErrorBody['errors'] };
+  const message = Array.isArray(res.message)
+    ? res.message.join('; ')
+    : typeof res.message === 'string'
+      ? res.message
+      : exception.message;
+  const body = errorBody(statusCode, message);
+  if (typeof res.reason === 'string') body.reason = res.reason;
+  if (Array.isArray(res.errors)) body.errors = res.errors;
+  return body;
+}

@@ -1,0 +1,51 @@
+import 'reflect-metadata';
+import { ConfigError, loadConfig } from './config/app-config.js';
+import { createApp } from './create-app.js';
+import { type DatabaseConnection } from './database/data-source-options.js';
+import { startEmbeddedDatabase, type EmbeddedDatabase } from './database/embedded-database.js';
+
+async function main(): Promise<void> {
+  let loaded;
+  try {
+    loaded = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`strikeguard: ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const { config, warnings } = loaded;
+  for (const warning of warnings) console.warn(`strikeguard: warning: ${warning}`);
+
+  let embedded: EmbeddedDatabase | null = null;
+  let db: DatabaseConnection;
+  if (config.databaseUrl) {
+    db = { url: config.databaseUrl, poolSize: config.databasePoolSize, embedded: false };
+  } else {
+    embedded = await startEmbeddedDatabase(config.dataDir);
+    db = { url: embedded.url, poolSize: 1, embedded: true };
+    console.log(`strikeguard: embedded PostgreSQL (PGlite) in ${config.dataDir}`);
+  }
+
+  const app = await createApp(config, db);
+  await app.listen(config.port);
+  console.log(`strikeguard: listening on http://localhost:${config.port} (API docs at /docs)`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`strikeguard: ${signal} received, shutting down`);
+    await app.close();
+    await embedded?.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  console.error('strikeguard: failed to start:', error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,55 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { type DataSource, type EntityManager } from 'typeorm';
+import { UserEntity, type Role } from './user.entity.js';
+
+/** Raised when a username is already taken (case-insensitively). */
+export class UsernameTakenError extends Error {
+  constructor(username: string) {
+    super(`username "${username}" is already taken`);
+    this.name = this.constructor.name;
+  }
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+/** Every query on `users`, so services hold only logic. */
+@Injectable()
+export class UsersRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /**
+   * Inserts a user inside the caller's transaction. The unique index on lower(username) decides
+   * between racing registrations; the loser gets UsernameTakenError, never a duplicate.
+   */
+  async insert(
+    manager: EntityManager,
+    user: { username: string; passwordHash: string; role?: Role },
+  ): Promise<UserEntity> {
+    try {
+      const rows: UserEntity[] = await manager.query(
+        `INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3)
+         RETURNING id, username, role, status`,
+        [user.username, user.passwordHash, user.role ?? 'user'],
+      );
+      return rows[0];
+    } catch (error) {
+      if ((error as { driverError?: { code?: string } }).driverError?.code === UNIQUE_VIOLATION) {
+        throw new UsernameTakenError(user.username);
+      }
+      throw error;
+    }
+  }
+
+  findByUsername(username: string): Promise<UserEntity | null> {
+    return this.dataSource
+      .getRepository(UserEntity)
+      .createQueryBuilder('u')
+      .where('lower(u.username) = lower(:username)', { username })
+      .getOne();
+  }
+
+  findById(id: string): Promise<UserEntity | null> {
+    return this.dataSource.getRepository(UserEntity).findOneBy({ id });
+  }
+}
