@@ -22,11 +22,15 @@ describeWithPostgres('registration, login and /me on PostgreSQL', () => {
 
   it('registers a user, logs in and returns the user from /me', async () => {
     const username = uniqueName('alice');
-    const reg = await request(svc.base, 'POST', '/auth/register', { body: { username, password: PASSWORD } });
+    const reg = await request(svc.base, 'POST', '/auth/register', {
+      body: { username, password: PASSWORD },
+    });
     expect(reg.status).toBe(201);
     expect(reg.body).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), username });
 
-    const login = await request(svc.base, 'POST', '/auth/login', { body: { username, password: PASSWORD } });
+    const login = await request(svc.base, 'POST', '/auth/login', {
+      body: { username, password: PASSWORD },
+    });
     expect(login.status).toBe(200);
     expect(login.body).toEqual({ accessToken: expect.any(String), expiresIn: 900 });
 
@@ -37,7 +41,11 @@ describeWithPostgres('registration, login and /me on PostgreSQL', () => {
 
   it('stores an argon2id hash, never the password', async () => {
     const user = await newUser(svc.base);
-    const [row] = await query<{ password_hash: string }>(db.url, 'SELECT password_hash FROM users WHERE id = $1', [user.id]);
+    const [row] = await query<{ password_hash: string }>(
+      db.url,
+      'SELECT password_hash FROM users WHERE id = $1',
+      [user.id],
+    );
     expect(row.password_hash).toMatch(/^\$argon2id\$v=19\$/);
     expect(row.password_hash).not.toContain(PASSWORD);
   });
@@ -56,10 +64,16 @@ describeWithPostgres('registration, login and /me on PostgreSQL', () => {
     for (let round = 0; round < 5; round++) {
       const name = `${username}r${round}`;
       const results = await Promise.all(
-        [0, 1].map(() => request(svc.base, 'POST', '/auth/register', { body: { username: name, password: PASSWORD } })),
+        [0, 1].map(() =>
+          request(svc.base, 'POST', '/auth/register', {
+            body: { username: name, password: PASSWORD },
+          }),
+        ),
       );
       expect(results.map((r) => r.status).sort()).toEqual([201, 409]);
-      const rows = await query(db.url, 'SELECT id FROM users WHERE lower(username) = lower($1)', [name]);
+      const rows = await query(db.url, 'SELECT id FROM users WHERE lower(username) = lower($1)', [
+        name,
+      ]);
       expect(rows).toHaveLength(1);
     }
   });
@@ -93,7 +107,11 @@ describeWithPostgres('registration, login and /me on PostgreSQL', () => {
       headers: { 'content-type': 'application/json' },
     });
     expect(res.status).toBe(400);
-    expect(res.body).toMatchObject({ statusCode: 400, error: 'Bad Request', message: expect.any(String) });
+    expect(res.body).toMatchObject({
+      statusCode: 400,
+      error: 'Bad Request',
+      message: expect.any(String),
+    });
   });
 
   it('rejects malformed JSON with 400, a non-JSON body with 415 and an oversized body with 413', async () => {
@@ -116,8 +134,12 @@ describeWithPostgres('registration, login and /me on PostgreSQL', () => {
 
   it('answers 401 with the same message for an unknown user and a wrong password', async () => {
     const user = await newUser(svc.base);
-    const wrong = await request(svc.base, 'POST', '/auth/login', { body: { username: user.username, password: 'not-the-password' } });
-    const unknown = await request(svc.base, 'POST', '/auth/login', { body: { username: uniqueName('ghost'), password: PASSWORD } });
+    const wrong = await request(svc.base, 'POST', '/auth/login', {
+      body: { username: user.username, password: 'not-the-password' },
+    });
+    const unknown = await request(svc.base, 'POST', '/auth/login', {
+      body: { username: uniqueName('ghost'), password: PASSWORD },
+    });
     expect(wrong.status).toBe(401);
     expect(unknown.status).toBe(401);
     expect(unknown.body).toEqual(wrong.body);
@@ -127,7 +149,9 @@ describeWithPostgres('registration, login and /me on PostgreSQL', () => {
     const user = await newUser(svc.base);
     const time = async (username: string) => {
       const start = process.hrtime.bigint();
-      await request(svc.base, 'POST', '/auth/login', { body: { username, password: 'not-the-password' } });
+      await request(svc.base, 'POST', '/auth/login', {
+        body: { username, password: 'not-the-password' },
+      });
       return Number(process.hrtime.bigint() - start) / 1e6;
     };
     const known: number[] = [];
@@ -143,7 +167,9 @@ describeWithPostgres('registration, login and /me on PostgreSQL', () => {
 
   it('logs in case-insensitively', async () => {
     const user = await newUser(svc.base);
-    const res = await request(svc.base, 'POST', '/auth/login', { body: { username: user.username.toUpperCase(), password: PASSWORD } });
+    const res = await request(svc.base, 'POST', '/auth/login', {
+      body: { username: user.username.toUpperCase(), password: PASSWORD },
+    });
     expect(res.status).toBe(200);
   });
 });

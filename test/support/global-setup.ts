@@ -16,7 +16,8 @@ export default async function globalSetup(): Promise<void> {
     const message =
       `\n\n*** PostgreSQL is not reachable at ${url} (${(error as Error).message}).\n` +
       '*** Every suite that needs it is SKIPPED. Start it, or set TEST_DATABASE_URL.\n\n';
-    if (process.env.CI === 'true') throw new Error(`${message}CI=true: skipped suites are a failure.`);
+    if (process.env.CI === 'true')
+      throw new Error(`${message}CI=true: skipped suites are a failure.`, { cause: error });
     console.warn(message);
   } finally {
     await client.end().catch(() => undefined);

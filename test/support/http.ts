@@ -22,7 +22,7 @@ export async function request<T = any>(
   }
   const res = await fetch(base + path, { method, headers, body });
   const text = await res.text();
-  let parsed: any = undefined;
+  let parsed: any;
   try {
     parsed = text ? JSON.parse(text) : undefined;
   } catch {

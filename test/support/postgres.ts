@@ -22,7 +22,8 @@ export interface TestDatabase {
 
 /** Creates an empty database for one suite; `drop()` removes it and everything connected to it. */
 export async function createTestDatabase(prefix = 'sg'): Promise<TestDatabase> {
-  const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`.toLowerCase();
+  const name =
+    `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`.toLowerCase();
   await adminQuery(`CREATE DATABASE ${name}`);
   const url = new URL(TEST_DATABASE_URL);
   url.pathname = `/${name}`;

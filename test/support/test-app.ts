@@ -52,9 +52,13 @@ export async function newUser(
   prefix = 'user',
 ): Promise<{ id: string; username: string; token: string }> {
   const username = uniqueName(prefix);
-  const reg = await request(base, 'POST', '/auth/register', { body: { username, password: PASSWORD } });
+  const reg = await request(base, 'POST', '/auth/register', {
+    body: { username, password: PASSWORD },
+  });
   if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${reg.text}`);
-  const login = await request(base, 'POST', '/auth/login', { body: { username, password: PASSWORD } });
+  const login = await request(base, 'POST', '/auth/login', {
+    body: { username, password: PASSWORD },
+  });
   if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
   return { id: reg.body.id, username, token: login.body.accessToken };
 }
