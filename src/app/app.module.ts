@@ -5,11 +5,15 @@ import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
+import { AuditModule } from '../audit/audit.module.js';
+import { AuditEventsController } from './audit-api/audit-events.controller.js';
+import { AuditVerifyController } from './audit-api/audit-verify.controller.js';
 import { AuthController } from './auth/auth.controller.js';
 import { AuthService } from './auth/auth.service.js';
 import { JWT_ALGORITHM } from './auth/jwt-keys.js';
 import { JwtStrategy } from './auth/jwt.strategy.js';
 import { PasswordHasher } from './auth/password-hasher.js';
+import { RolesGuard } from './auth/roles.guard.js';
 import { APP_CONFIG } from './config/app-config.provider.js';
 import { type AppConfig } from './config/app-config.js';
 import { dataSourceOptions, type DatabaseConnection } from './database/data-source-options.js';
@@ -44,6 +48,13 @@ export class AppModule {
             return dataSource;
           },
         }),
+        AuditModule.forRoot({
+          logDir: config.auditLogDir,
+          logFile: config.auditLogFile,
+          logMaxBytes: config.auditLogMaxBytes,
+          fsync: config.auditLogFsync,
+          instanceId: config.auditInstanceId,
+        }),
         PassportModule,
         JwtModule.register({
           secret: config.jwtSecret,
@@ -51,7 +62,13 @@ export class AppModule {
           verifyOptions: { algorithms: [JWT_ALGORITHM] },
         }),
       ],
-      controllers: [AuthController, MeController, HealthController],
+      controllers: [
+        AuthController,
+        MeController,
+        HealthController,
+        AuditEventsController,
+        AuditVerifyController,
+      ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: APP_FILTER, useClass: AllExceptionsFilter },
@@ -60,6 +77,7 @@ export class AppModule {
         UsersService,
         AuthService,
         JwtStrategy,
+        RolesGuard,
         AdminBootstrapService,
       ],
     };

@@ -20,7 +20,8 @@ export async function createApp(
   app.useLogger(app.get(Logger));
   app.set('trust proxy', config.trustProxy);
   app.disable('x-powered-by');
-  for (const handler of jsonBody()) app.use(handler);
+  const auditBodyLimit = { method: 'POST', path: '/audit/events', limit: 2 * 1024 * 1024 };
+  for (const handler of jsonBody([auditBodyLimit])) app.use(handler);
   setUpOpenApi(app);
   return app;
 }

@@ -1,5 +1,6 @@
 import { ConflictException, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
+import { AuditService } from '../../audit/audit.service.js';
 import { APP_CONFIG } from '../config/app-config.provider.js';
 import { type AppConfig } from '../config/app-config.js';
 import { UsernameTakenError } from '../users/users.repository.js';
@@ -15,6 +16,7 @@ export class AuthService {
     private readonly users: UsersService,
     private readonly hasher: PasswordHasher,
     private readonly jwt: JwtService,
+    private readonly audit: AuditService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -34,9 +36,30 @@ export class AuthService {
   ): Promise<{ accessToken: string; expiresIn: number }> {
     const user = await this.users.findByUsername(username);
     const valid = await this.hasher.verify(user?.passwordHash ?? null, password);
-    if (!user || !valid || user.status !== 'active')
+    if (!user || !valid || user.status !== 'active') {
+      // Keyed by user id when the account exists; the attempted name is never recorded (users
+      // type passwords into the name field).
+      await this.audit.record({
+        type: 'auth.login_failed',
+        userId: user?.id ?? 'unknown',
+        outcome: 'failure',
+        threat: 'low',
+        entityType: 'user',
+        targetId: user?.id ?? null,
+        details: {
+          reason: !user ? 'unknown_user' : !valid ? 'wrong_password' : `account_${user.status}`,
+        },
+      });
       throw new UnauthorizedException(BAD_CREDENTIALS);
+    }
     const accessToken = await this.jwt.signAsync({ sub: user.id });
+    await this.audit.record({
+      type: 'auth.login',
+      userId: user.id,
+      actorId: user.id,
+      entityType: 'user',
+      targetId: user.id,
+    });
     return { accessToken, expiresIn: this.config.jwtTtl };
   }
 }

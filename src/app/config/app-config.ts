@@ -13,6 +13,11 @@ export interface AppConfig {
   /** Seconds a token stays valid. */
   jwtTtl: number;
   auditLogDir: string;
+  auditLogFile: string;
+  auditLogMaxBytes: number;
+  auditLogFsync: boolean;
+  /** Names this instance's share of the audit table; default `<hostname>/<AUDIT_LOG_FILE>`. */
+  auditInstanceId: string | undefined;
   admin: { username: string; password: string } | null;
   logLevel: string;
   production: boolean;
@@ -70,6 +75,25 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
   }
   const trustProxy = parseBoolean(env, 'TRUST_PROXY', false, problems);
+  const auditLogFile = env.AUDIT_LOG_FILE || 'audit.log';
+  if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(auditLogFile)) {
+    problems.push(
+      `AUDIT_LOG_FILE must be a plain file name of letters, digits, ".", "_" or "-" (got "${auditLogFile}")`,
+    );
+  }
+  const auditLogMaxBytes = parseInteger(
+    env,
+    'AUDIT_LOG_MAX_BYTES',
+    100 * 1024 * 1024,
+    4096,
+    Number.MAX_SAFE_INTEGER,
+    problems,
+  );
+  const auditLogFsync = parseBoolean(env, 'AUDIT_LOG_FSYNC', true, problems);
+  const auditInstanceId = env.AUDIT_INSTANCE_ID || undefined;
+  if (auditInstanceId !== undefined && !/^[\x21-\x7e]{1,128}$/.test(auditInstanceId)) {
+    problems.push('AUDIT_INSTANCE_ID must be 1-128 printable ASCII characters without spaces');
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -81,6 +105,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
       jwtSecret,
       jwtTtl,
       auditLogDir: path.resolve(env.AUDIT_LOG_DIR || './var/audit'),
+      auditLogFile,
+      auditLogMaxBytes,
+      auditLogFsync,
+      auditInstanceId,
       admin,
       logLevel,
       production,

@@ -2,6 +2,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import fs from 'node:fs';
 import path from 'node:path';
+import { acquirePidLock } from '../../audit/pid-lock.js';
 
 /** A PGlite database in `dataDir`, served on a loopback port to the ordinary `pg` driver. */
 export interface EmbeddedDatabase {
@@ -37,32 +38,10 @@ export async function startEmbeddedDatabase(dataDir: string): Promise<EmbeddedDa
 
 /** Two processes on one PGlite directory would corrupt it: the second is refused with a reason. */
 function acquireLock(dataDir: string): () => void {
-  const lockFile = path.join(dataDir, 'strikeguard.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.writeFileSync(lockFile, String(process.pid), { flag: 'wx', mode: 0o600 });
-      return () => fs.rmSync(lockFile, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number(fs.readFileSync(lockFile, 'utf8'));
-      if (holder && holder !== process.pid && isAlive(holder)) {
-        throw new Error(
-          `the embedded database in ${dataDir} is in use by process ${holder}; ` +
-            'stop it, use another DATA_DIR, or set DATABASE_URL to share a PostgreSQL server between instances',
-          { cause: error },
-        );
-      }
-      fs.rmSync(lockFile, { force: true }); // left behind by a process that died
-    }
-  }
-  throw new Error(`could not lock the embedded database in ${dataDir}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return acquirePidLock(
+    path.join(dataDir, 'strikeguard.lock'),
+    (holder) =>
+      `the embedded database in ${dataDir} is in use by process ${holder}; ` +
+      'stop it, use another DATA_DIR, or set DATABASE_URL to share a PostgreSQL server between instances',
+  );
 }

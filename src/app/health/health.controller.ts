@@ -2,25 +2,35 @@ import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type DataSource } from 'typeorm';
+import { AuditService } from '../../audit/audit.service.js';
 
 const PROBE_TIMEOUT_MS = 2000;
 
 @ApiTags('health')
 @Controller('health')
 export class HealthController {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly audit: AuditService,
+  ) {}
 
   @Get()
-  @ApiOperation({ summary: '200 when the database answers, 503 otherwise' })
+  @ApiOperation({
+    summary: '200 when the database answers and the audit log file is writable, 503 otherwise',
+  })
   async health() {
-    const database = await this.probeDatabase();
-    if (!database) {
+    const checks = {
+      database: (await this.probeDatabase()) ? 'ok' : 'unavailable',
+      auditLog: this.audit.logWritable() ? 'ok' : 'unavailable',
+    };
+    const down = Object.keys(checks).filter((k) => checks[k as keyof typeof checks] !== 'ok');
+    if (down.length > 0) {
       throw new ServiceUnavailableException({
-        message: 'database unavailable',
-        reason: 'database_unavailable',
+        message: `unavailable: ${down.join(', ')}`,
+        reason: down.includes('database') ? 'database_unavailable' : 'audit_log_unavailable',
       });
     }
-    return { status: 'ok', checks: { database: 'ok' } };
+    return { status: 'ok', checks };
   }
 
   private async probeDatabase(): Promise<boolean> {

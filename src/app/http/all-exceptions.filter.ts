@@ -8,6 +8,8 @@ import {
 } from '@nestjs/common';
 import { type Response } from 'express';
 import { STATUS_CODES } from 'node:http';
+import { AuditEventInvalidError } from '../../audit/audit-event-validator.js';
+import { AuditLogUnavailableError } from '../../audit/audit-log-file.js';
 import { isDatabaseUnavailable } from '../database/database-errors.js';
 
 /** The error body of every response: `{statusCode, error, message}` plus `reason` / `errors`. */
@@ -36,6 +38,19 @@ export class AllExceptionsFilter implements ExceptionFilter {
 
   toBody(exception: unknown): ErrorBody {
     if (exception instanceof HttpException) return fromHttpException(exception);
+    if (exception instanceof AuditEventInvalidError) {
+      return {
+        ...errorBody(HttpStatus.BAD_REQUEST, 'invalid audit event'),
+        errors: exception.errors,
+      };
+    }
+    if (exception instanceof AuditLogUnavailableError) {
+      this.logger.error(exception.message);
+      return {
+        ...errorBody(HttpStatus.SERVICE_UNAVAILABLE, 'audit log unavailable, try again later'),
+        reason: 'audit_log_unavailable',
+      };
+    }
     if (isDatabaseUnavailable(exception)) {
       this.logger.warn(`database unavailable: ${(exception as Error).message}`);
       return errorBody(HttpStatus.SERVICE_UNAVAILABLE, 'database unavailable, try again later');

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type DataSource } from 'typeorm';
+import { AuditService } from '../../audit/audit.service.js';
 import { PasswordHasher } from '../auth/password-hasher.js';
 import { type Role, type UserEntity } from './user.entity.js';
 import { UsersRepository } from './users.repository.js';
@@ -12,6 +13,7 @@ export class UsersService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly users: UsersRepository,
     private readonly hasher: PasswordHasher,
+    private readonly audit: AuditService,
   ) {}
 
   /**
@@ -20,9 +22,20 @@ export class UsersService {
    */
   async create(username: string, password: string, role: Role = 'user'): Promise<UserEntity> {
     const passwordHash = await this.hasher.hash(password);
-    return this.dataSource.transaction((manager) =>
-      this.users.insert(manager, { username, passwordHash, role }),
-    );
+    return this.dataSource.transaction(async (manager) => {
+      const user = await this.users.insert(manager, { username, passwordHash, role });
+      await this.audit.record(
+        {
+          type: 'user.registered',
+          userId: user.id,
+          entityType: 'user',
+          targetId: user.id,
+          details: { role },
+        },
+        { manager },
+      );
+      return user;
+    });
   }
 
   findByUsername(username: string): Promise<UserEntity | null> {

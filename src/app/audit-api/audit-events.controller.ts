@@ -1,0 +1,112 @@
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  NotFoundException,
+  Param,
+  Post,
+  Query,
+  UseGuards,
+} from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiOperation,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import { AuditQueryInvalidError, parseAuditQuery } from '../../audit/audit-query.js';
+import { auditEventSchema } from '../../audit/audit-event.schema.js';
+import { validateSubmission } from '../../audit/audit-event-validator.js';
+import { AuditService } from '../../audit/audit.service.js';
+import { JwtAuthGuard } from '../auth/jwt-auth.guard.js';
+import { Roles } from '../auth/roles.decorator.js';
+import { RolesGuard } from '../auth/roles.guard.js';
+import { ValidationFailedException } from '../http/schema-validation.pipe.js';
+import { parseId, parseCount } from './audit-params.js';
+
+@ApiTags('audit')
+@ApiBearerAuth()
+@Controller('audit')
+@UseGuards(JwtAuthGuard, RolesGuard)
+export class AuditEventsController {
+  constructor(private readonly audit: AuditService) {}
+
+  @Post('events')
+  @Roles('admin')
+  @HttpCode(201)
+  @ApiOperation({ summary: 'Submit one event or an array of up to 1,000 (all or nothing)' })
+  @ApiBody({
+    schema: {
+      oneOf: [
+        auditEventSchema,
+        { type: 'array', items: auditEventSchema, minItems: 1, maxItems: 1000 },
+      ],
+    } as object,
+  })
+  @ApiResponse({
+    status: 201,
+    description: '`{ids}` in submission order, once committed and in the log file',
+  })
+  @ApiResponse({
+    status: 400,
+    description: 'every invalid field listed in `errors`; nothing written',
+  })
+  @ApiResponse({ status: 413, description: 'body over 2 MiB' })
+  async submit(@Body() body: unknown) {
+    if (body === undefined)
+      throw new ValidationFailedException([
+        { path: '', message: 'request body must be an event or an array of events' },
+      ]);
+    const { events, errors } = validateSubmission(body);
+    if (errors.length) throw new ValidationFailedException(errors);
+    const records = await this.audit.submit(events);
+    return { ids: records.map((r) => r.id) };
+  }
+
+  @Get('events')
+  @Roles('admin', 'auditor')
+  @ApiOperation({ summary: 'Search, newest first: `{items, nextCursor}`' })
+  @ApiQuery({ name: 'type', required: false })
+  @ApiQuery({ name: 'userId', required: false })
+  @ApiQuery({ name: 'actorId', required: false })
+  @ApiQuery({ name: 'from', required: false, description: 'ISO-8601 or YYYY-MM-DD' })
+  @ApiQuery({ name: 'to', required: false, description: 'ISO-8601 or YYYY-MM-DD (the whole day)' })
+  @ApiQuery({ name: 'limit', required: false, description: '1-1000, default 100' })
+  @ApiQuery({ name: 'cursor', required: false })
+  search(@Query() params: Record<string, unknown>) {
+    try {
+      return this.audit.find(parseAuditQuery(params));
+    } catch (error) {
+      if (error instanceof AuditQueryInvalidError)
+        throw new ValidationFailedException(error.errors);
+      throw error;
+    }
+  }
+
+  @Get('events/recent')
+  @Roles('admin', 'auditor')
+  @ApiOperation({ summary: 'The last N records (count 1-1000, default 100)' })
+  async recent(@Query() params: Record<string, unknown>) {
+    const { items } = await this.audit.find({ limit: parseCount(params) });
+    return { items, nextCursor: null };
+  }
+
+  @Get('events/:id')
+  @Roles('admin', 'auditor')
+  @ApiOperation({ summary: 'One record' })
+  async one(@Param('id') id: string) {
+    const record = await this.audit.findById(parseId(id, 'id'));
+    if (!record) throw new NotFoundException(`no audit record ${id}`);
+    return record;
+  }
+
+  @Get('schema')
+  @Roles('admin', 'auditor')
+  @ApiOperation({ summary: 'JSON Schema of a submitted event' })
+  schema() {
+    return auditEventSchema;
+  }
+}

@@ -1,0 +1,35 @@
+import { Controller, Get, NotFoundException, Param, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AuditService } from '../../audit/audit.service.js';
+import { JwtAuthGuard } from '../auth/jwt-auth.guard.js';
+import { Roles } from '../auth/roles.decorator.js';
+import { RolesGuard } from '../auth/roles.guard.js';
+import { parseId, parseRange } from './audit-params.js';
+
+@ApiTags('audit')
+@ApiBearerAuth()
+@Controller('audit/verify')
+@UseGuards(JwtAuthGuard, RolesGuard)
+@Roles('admin', 'auditor')
+export class AuditVerifyController {
+  constructor(private readonly audit: AuditService) {}
+
+  @Get()
+  @ApiOperation({
+    summary:
+      'Verify the chain (or fromId..toId) and the log file: `{ok, checked, firstInvalidId?, reason?}`',
+  })
+  verify(@Query() params: Record<string, unknown>) {
+    return this.audit.verify(parseRange(params));
+  }
+
+  @Get(':id')
+  @ApiOperation({
+    summary: 'Verify one record: its hash, its link to the previous record, its log line',
+  })
+  async verifyOne(@Param('id') id: string) {
+    const n = parseId(id, 'id');
+    if (!(await this.audit.findById(n))) throw new NotFoundException(`no audit record ${n}`);
+    return this.audit.verify({ fromId: n, toId: n });
+  }
+}

@@ -1,0 +1,297 @@
+import fs from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
+import path from 'node:path';
+import { recordLine } from './audit-hash.js';
+import { type AuditRecord } from './audit-record.js';
+import { acquirePidLock } from './pid-lock.js';
+
+export interface AuditLogFileOptions {
+  dir: string;
+  fileName: string;
+  /** Rotate before a write would take the file past this size. */
+  maxBytes: number;
+  /** fdatasync after each batch: acknowledged lines survive a power cut, not only a crash. */
+  fsync: boolean;
+}
+
+/** A permission that was wider than allowed at start and was tightened. */
+export interface TightenedMode {
+  path: string;
+  from: string;
+  to: string;
+}
+
+interface Slot {
+  lines: string | null; // null: reserved, not settled yet
+  abandoned: boolean;
+  lastId: number;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+
+/**
+ * The restricted log file: JSON Lines, one canonical record per line, in id order, directory 0700
+ * and files 0600 from creation on. Writers reserve a ticket while they hold the chain-head lock
+ * (so tickets follow id order) and settle it after commit; lines are written in ticket order,
+ * whatever order the commits settle in, and each waiter resolves once its lines are on disk.
+ */
+export class AuditLogFile {
+  readonly path: string;
+  private handle: FileHandle | null = null;
+  private inode = 0;
+  private size = 0;
+  private releaseLock: (() => void) | null = null;
+  private nextTicket = 0;
+  private nextToWrite = 0;
+  private readonly slots = new Map<number, Slot>();
+  private flushing = false;
+  /** Why the file cannot be written; appends are refused (fail closed) until repaired. */
+  broken: Error | null = null;
+  /** Id of the last record in this instance's file (0 when none). */
+  lastId = 0;
+
+  constructor(private readonly options: AuditLogFileOptions) {
+    this.path = path.join(options.dir, options.fileName);
+  }
+
+  /**
+   * Opens the file for append: creates the directory and file with their modes, tightens wider
+   * ones (returned, so they can be recorded), and cuts a torn last line left by a crash.
+   */
+  async open(): Promise<TightenedMode[]> {
+    const tightened: TightenedMode[] = [];
+    fs.mkdirSync(this.options.dir, { recursive: true, mode: DIR_MODE });
+    tighten(this.options.dir, DIR_MODE, tightened);
+    this.releaseLock ??= acquirePidLock(
+      `${this.path}.lock`,
+      (pid) =>
+        `the audit log file ${this.path} is written by process ${pid}; give each instance on a host its own AUDIT_LOG_FILE`,
+    );
+    for (const file of this.files()) tighten(file, FILE_MODE, tightened);
+    await this.reopen();
+    return tightened;
+  }
+
+  /** Reserve a place in the file; call while holding the chain-head lock. */
+  reserve(): number {
+    if (this.broken) throw this.broken;
+    const ticket = this.nextTicket++;
+    this.slots.set(ticket, {
+      lines: null,
+      abandoned: false,
+      lastId: 0,
+      resolve: () => undefined,
+      reject: () => undefined,
+    });
+    return ticket;
+  }
+
+  /** The ticket's records committed: resolves once their lines are written (in id order). */
+  write(ticket: number, records: AuditRecord[]): Promise<void> {
+    const slot = this.slots.get(ticket);
+    if (!slot) return Promise.reject(new Error(`unknown audit log ticket ${ticket}`));
+    return new Promise<void>((resolve, reject) => {
+      slot.lines = records.map((r) => recordLine(r) + '\n').join('');
+      slot.lastId = records.length ? records[records.length - 1].id : 0;
+      slot.resolve = resolve;
+      slot.reject = reject;
+      void this.flush();
+    });
+  }
+
+  /** The ticket's transaction rolled back: nothing to write. */
+  abandon(ticket: number): void {
+    const slot = this.slots.get(ticket);
+    if (!slot) return;
+    slot.abandoned = true;
+    slot.lines = '';
+    void this.flush();
+  }
+
+  /** Appends records directly (start-up and repair, when no ticket is in flight). */
+  async appendRecovered(records: AuditRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.writeLines(
+      records.map((r) => recordLine(r) + '\n').join(''),
+      records[records.length - 1].id,
+    );
+  }
+
+  /** True when the file is open, still the file at its path, and no write has failed. */
+  writable(): boolean {
+    if (this.broken || !this.handle) return false;
+    try {
+      return fs.statSync(this.path).ino === this.inode;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Tries to reopen a broken file; the caller then appends what the file missed. */
+  async recover(): Promise<void> {
+    await this.reopen();
+    this.broken = null;
+  }
+
+  /** Every file of this instance: rotated ones, then the current one. */
+  files(): string[] {
+    return listLogFiles(this.options.dir, this.options.fileName);
+  }
+
+  async close(): Promise<void> {
+    await this.handle?.close().catch(() => undefined);
+    this.handle = null;
+    this.releaseLock?.();
+    this.releaseLock = null;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      for (;;) {
+        // Gather every consecutive settled slot: one write and one fsync for all of them.
+        const ready: Slot[] = [];
+        let lines = '';
+        let lastId = 0;
+        for (let t = this.nextToWrite; this.slots.get(t)?.lines != null; t++) {
+          const slot = this.slots.get(t)!;
+          ready.push(slot);
+          lines += slot.lines;
+          if (!slot.abandoned && slot.lastId) lastId = slot.lastId;
+        }
+        if (ready.length === 0) return;
+        for (let i = 0; i < ready.length; i++) this.slots.delete(this.nextToWrite + i);
+        this.nextToWrite += ready.length;
+        try {
+          if (this.broken) throw this.broken;
+          if (lines) await this.writeLines(lines, lastId);
+          for (const slot of ready) slot.resolve();
+        } catch (error) {
+          this.broken ??= new AuditLogUnavailableError(
+            `cannot write ${this.path}: ${(error as Error).message}`,
+          );
+          for (const slot of ready) slot.reject(this.broken);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async writeLines(lines: string, lastId: number): Promise<void> {
+    if (!this.writable()) {
+      throw new AuditLogUnavailableError(`${this.path} was removed or replaced, or is not open`);
+    }
+    const bytes = Buffer.byteLength(lines);
+    if (this.size > 0 && this.size + bytes > this.options.maxBytes) await this.rotate();
+    await this.handle!.write(lines);
+    if (this.options.fsync) await this.handle!.datasync();
+    this.size += bytes;
+    if (lastId) this.lastId = lastId;
+  }
+
+  /** Renames the full file beside it (mode kept: 0600) and starts a new one. */
+  private async rotate(): Promise<void> {
+    await this.handle!.close();
+    this.handle = null;
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    fs.renameSync(this.path, `${this.path}.${stamp}.${String(this.lastId).padStart(12, '0')}`);
+    await this.reopen();
+  }
+
+  private async reopen(): Promise<void> {
+    await this.handle?.close().catch(() => undefined);
+    // 'a' creates the file with FILE_MODE (never wider: the umask can only narrow it).
+    this.handle = await open(this.path, 'a+', FILE_MODE);
+    const stat = await this.handle.stat();
+    this.inode = stat.ino;
+    this.size = stat.size;
+    if ((stat.mode & 0o777) !== FILE_MODE) await this.handle.chmod(FILE_MODE);
+    await this.repairTornTail();
+    this.lastId = this.findLastId();
+  }
+
+  /** A crash mid-write can leave a last line without its newline: cut it (its record is in the table). */
+  private async repairTornTail(): Promise<void> {
+    if (this.size === 0) return;
+    const tailSize = Math.min(this.size, 1 << 20);
+    const tail = Buffer.alloc(tailSize);
+    await this.handle!.read(tail, 0, tailSize, this.size - tailSize);
+    if (tail[tailSize - 1] === 0x0a) return;
+    const lastNewline = tail.lastIndexOf(0x0a);
+    const keep = lastNewline < 0 ? this.size - tailSize : this.size - tailSize + lastNewline + 1;
+    await this.handle!.truncate(keep);
+    this.size = keep;
+  }
+
+  private findLastId(): number {
+    for (const file of this.files().reverse()) {
+      const id = lastRecordId(file);
+      if (id) return id;
+    }
+    return 0;
+  }
+}
+
+/** The log file cannot be written: the audit trail fails closed (503) until it can. */
+export class AuditLogUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = this.constructor.name;
+  }
+}
+
+/** The log files of `fileName` in `dir`, oldest first: rotated files, then the current file. */
+export function listLogFiles(dir: string, fileName: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const rotated = names
+    .filter((n) => n.startsWith(`${fileName}.`) && !n.endsWith('.lock'))
+    .sort((a, b) => rotatedOrder(a) - rotatedOrder(b) || a.localeCompare(b));
+  const current = names.includes(fileName) ? [fileName] : [];
+  return [...rotated, ...current].map((n) => path.join(dir, n));
+}
+
+function rotatedOrder(name: string): number {
+  const m = /\.(\d{12,})$/.exec(name);
+  return m ? Number(m[1]) : 0;
+}
+
+function lastRecordId(file: string): number {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, 'r');
+    const size = fs.fstatSync(fd).size;
+    if (size === 0) return 0;
+    const len = Math.min(size, 1 << 20);
+    const buf = Buffer.alloc(len);
+    fs.readSync(fd, buf, 0, len, size - len);
+    const text = buf.toString('utf8').trimEnd();
+    const line = text.slice(text.lastIndexOf('\n') + 1);
+    const id = (JSON.parse(line) as { id?: unknown }).id;
+    return typeof id === 'number' ? id : 0;
+  } catch {
+    return 0;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+function tighten(target: string, mode: number, tightened: TightenedMode[]): void {
+  const current = fs.statSync(target).mode & 0o777;
+  if ((current & ~mode) === 0) return;
+  fs.chmodSync(target, mode);
+  tightened.push({
+    path: target,
+    from: current.toString(8).padStart(4, '0'),
+    to: mode.toString(8).padStart(4, '0'),
+  });
+}

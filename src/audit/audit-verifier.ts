@@ -1,0 +1,157 @@
+import { type DataSource } from 'typeorm';
+import { hashRecord, recordLine } from './audit-hash.js';
+import { PeekableLines, readLogLines } from './audit-log-reader.js';
+import { type AuditRecord, GENESIS_HASH } from './audit-record.js';
+import { RECORD_SELECT } from './audit-store.js';
+
+/** Outcome of a verification: the first record that does not hold, and why. */
+export interface VerifyResult {
+  ok: boolean;
+  checked: number;
+  firstInvalidId?: number;
+  reason?: string;
+}
+
+/** The log files to cross-check, and the last id they are known to hold. */
+export interface LogFileShare {
+  instanceId: string;
+  files: string[];
+  lastId: number;
+}
+
+class Invalid {
+  constructor(
+    readonly id: number,
+    readonly reason: string,
+  ) {}
+}
+
+type Row = AuditRecord & { instanceId: string };
+
+/**
+ * Recomputes every hash and link from the table, in chunks (flat memory; other queries run between
+ * chunks), checks the chain head, and cross-checks the table against an instance's log file.
+ */
+export class AuditVerifier {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly chunkSize: number,
+  ) {}
+
+  async verify(
+    range: { fromId?: number; toId?: number },
+    share: LogFileShare | null,
+  ): Promise<VerifyResult> {
+    let checked = 0;
+    const lines = share ? new PeekableLines(readLogLines(share.files)) : null;
+    try {
+      const [head] = await this.dataSource.query(
+        'SELECT last_id::float8 AS "lastId", last_hash AS "lastHash" FROM audit_chain_head',
+      );
+      const start = Math.max(1, range.fromId ?? 1);
+      const end = Math.min(range.toId ?? head.lastId, head.lastId);
+      let prevHash = GENESIS_HASH;
+      if (start > 1) {
+        const [prev] = await this.rows(start - 2, start - 1, 1);
+        if (!prev || prev.id !== start - 1)
+          throw new Invalid(start - 1, `record ${start - 1} is missing from the table`);
+        prevHash = prev.hash;
+      }
+      let expectedId = start;
+      for (let afterId = start - 1; afterId < end;) {
+        const rows = await this.rows(afterId, end, this.chunkSize);
+        if (rows.length === 0) break;
+        for (const row of rows) {
+          if (row.id !== expectedId)
+            throw new Invalid(expectedId, `record ${expectedId} is missing from the table`);
+          if (row.prevHash !== prevHash) {
+            throw new Invalid(
+              row.id,
+              'prevHash does not match the hash of the previous record (deleted, inserted or reordered records)',
+            );
+          }
+          const { instanceId, ...record } = row;
+          if (hashRecord(record) !== row.hash)
+            throw new Invalid(row.id, 'hash does not match the record content (record altered)');
+          if (lines && share && instanceId === share.instanceId && row.id <= share.lastId) {
+            await this.crossCheck(lines, record, start);
+          }
+          prevHash = row.hash;
+          expectedId++;
+          checked++;
+        }
+        afterId = rows[rows.length - 1].id;
+      }
+      if (expectedId <= end)
+        throw new Invalid(expectedId, `record ${expectedId} is missing from the table`);
+      if (range.toId === undefined || range.toId >= head.lastId) {
+        if (head.lastId > 0 && prevHash !== head.lastHash) {
+          throw new Invalid(head.lastId, 'the chain head does not match the last record');
+        }
+        const [beyond] = await this.dataSource.query(
+          'SELECT min(id)::float8 AS id FROM audit_events WHERE id > $1',
+          [head.lastId],
+        );
+        if (beyond?.id)
+          throw new Invalid(
+            beyond.id,
+            'record lies beyond the chain head (inserted outside the chain)',
+          );
+      }
+      if (lines && share) {
+        // Lines left in the file within the range: records the table does not have.
+        for (let line = await lines.take(); line; line = await lines.take()) {
+          if (line.id === null)
+            throw new Invalid(
+              expectedId,
+              `log file ${line.file} line ${line.lineNumber} is not a record`,
+            );
+          if (line.id > Math.min(end, share.lastId)) break;
+          if (line.id >= start)
+            throw new Invalid(line.id, 'record is in the log file but not in the table');
+        }
+      }
+      return { ok: true, checked };
+    } catch (error) {
+      if (error instanceof Invalid)
+        return { ok: false, checked, firstInvalidId: error.id, reason: error.reason };
+      throw error;
+    } finally {
+      await lines?.close();
+    }
+  }
+
+  /** The next line of this instance's file must be this record, byte for byte. */
+  private async crossCheck(
+    lines: PeekableLines,
+    record: AuditRecord,
+    start: number,
+  ): Promise<void> {
+    for (;;) {
+      const line = await lines.peek();
+      if (!line || (line.id !== null && line.id > record.id)) {
+        throw new Invalid(record.id, 'record is in the table but missing from the log file');
+      }
+      if (line.id === null)
+        throw new Invalid(
+          record.id,
+          `log file ${line.file} line ${line.lineNumber} is not a record`,
+        );
+      await lines.take();
+      if (line.id < start) continue; // before the verified range
+      if (line.id < record.id)
+        throw new Invalid(line.id, 'record is in the log file but not in the table');
+      if (line.text !== recordLine(record))
+        throw new Invalid(record.id, 'log file line differs from the table record');
+      return;
+    }
+  }
+
+  private rows(afterId: number, toId: number, limit: number): Promise<Row[]> {
+    return this.dataSource.query(
+      `SELECT ${RECORD_SELECT}, instance_id AS "instanceId" FROM audit_events
+       WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3`,
+      [afterId, toId, limit],
+    );
+  }
+}

@@ -1,0 +1,172 @@
+import {
+  type DataSource,
+  type EntityManager,
+  type EntitySubscriberInterface,
+  type QueryRunner,
+  type TransactionCommitEvent,
+  type TransactionRollbackEvent,
+} from 'typeorm';
+import { AuditLogUnavailableError, type AuditLogFile } from './audit-log-file.js';
+import { type AuditRecord, type UnchainedRecord } from './audit-record.js';
+import { type AuditStore } from './audit-store.js';
+
+interface Waiter {
+  records: UnchainedRecord[];
+  resolve(records: AuditRecord[]): void;
+  reject(error: unknown): void;
+}
+
+interface InTransaction {
+  ticket: number;
+  depth: number;
+  records: AuditRecord[];
+}
+
+/**
+ * Appends records to the chain and the log file. Two ways in:
+ * - `append(records)`: queued; concurrent callers share one transaction, one chain-head lock and
+ *   one fsync. Resolves when committed and in the file. No pooled connection is held while waiting.
+ * - `appendInTransaction(manager, records)`: inside the caller's transaction, so the records commit
+ *   with its work; their lines are written when it commits, before its commit returns.
+ */
+export class AuditWriter implements EntitySubscriberInterface {
+  private queue: Waiter[] = [];
+  private draining = false;
+  private readonly inTransaction = new Map<QueryRunner, InTransaction[]>();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly store: AuditStore,
+    private readonly file: AuditLogFile,
+    private readonly instanceId: string,
+    private readonly maxBatchEvents: number,
+  ) {
+    // TypeORM tells subscribers about every commit and rollback: that is how a caller's
+    // transaction gets its lines written (or its ticket released).
+    dataSource.subscribers.push(this);
+  }
+
+  append(records: UnchainedRecord[]): Promise<AuditRecord[]> {
+    if (this.file.broken) return Promise.reject(this.unavailable());
+    return new Promise((resolve, reject) => {
+      this.queue.push({ records, resolve, reject });
+      void this.drain();
+    });
+  }
+
+  async appendInTransaction(
+    manager: EntityManager,
+    records: UnchainedRecord[],
+  ): Promise<AuditRecord[]> {
+    const runner = manager.queryRunner;
+    if (!runner?.isTransactionActive) {
+      throw new Error(
+        'AuditService: a manager passed to record() must belong to an active transaction',
+      );
+    }
+    if (this.file.broken) throw this.unavailable();
+    let ticket = -1;
+    try {
+      const chained = await this.store.append(manager, records, this.instanceId, () => {
+        ticket = this.file.reserve();
+      });
+      const list = this.inTransaction.get(runner) ?? [];
+      list.push({ ticket, depth: depthOf(runner), records: chained });
+      this.inTransaction.set(runner, list);
+      return chained;
+    } catch (error) {
+      if (ticket >= 0) this.file.abandon(ticket);
+      throw error;
+    }
+  }
+
+  /** TypeORM hook: the caller's transaction committed; write its lines before its commit returns. */
+  afterTransactionCommit(event: TransactionCommitEvent): Promise<void> | void {
+    const runner = event.queryRunner;
+    if (runner.isTransactionActive) return; // a savepoint was released; the transaction goes on
+    const list = this.inTransaction.get(runner);
+    if (!list) return;
+    this.inTransaction.delete(runner);
+    return Promise.all(list.map((p) => this.file.write(p.ticket, p.records))).then(() => undefined);
+  }
+
+  /** TypeORM hook: the caller's transaction (or a savepoint in it) rolled back. */
+  afterTransactionRollback(event: TransactionRollbackEvent): void {
+    const runner = event.queryRunner;
+    const list = this.inTransaction.get(runner);
+    if (!list) return;
+    const depth = runner.isTransactionActive ? depthOf(runner) : 0;
+    const kept = list.filter((p) => p.depth <= depth);
+    for (const p of list) if (p.depth > depth) this.file.abandon(p.ticket);
+    if (kept.length) this.inTransaction.set(runner, kept);
+    else this.inTransaction.delete(runner);
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch: Waiter[] = [];
+        let events = 0;
+        while (
+          this.queue.length > 0 &&
+          (batch.length === 0 || events + this.queue[0].records.length <= this.maxBatchEvents)
+        ) {
+          const next = this.queue.shift()!;
+          batch.push(next);
+          events += next.records.length;
+        }
+        await this.commitBatch(batch);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /**
+   * One transaction for the batch. The file write of this batch is not awaited before the next
+   * batch starts: lines still go out in id order (tickets), and the next commit overlaps this fsync.
+   */
+  private async commitBatch(batch: Waiter[]): Promise<void> {
+    let ticket = -1;
+    let chained: AuditRecord[];
+    try {
+      chained = await this.dataSource.transaction((manager) =>
+        this.store.append(
+          manager,
+          batch.flatMap((w) => w.records),
+          this.instanceId,
+          () => {
+            ticket = this.file.reserve();
+          },
+        ),
+      );
+    } catch (error) {
+      if (ticket >= 0) this.file.abandon(ticket);
+      for (const w of batch) w.reject(error);
+      return;
+    }
+    this.file.write(ticket, chained).then(
+      () => {
+        let offset = 0;
+        for (const w of batch) {
+          w.resolve(chained.slice(offset, offset + w.records.length));
+          offset += w.records.length;
+        }
+      },
+      (error: unknown) => {
+        for (const w of batch) w.reject(error);
+      },
+    );
+  }
+
+  private unavailable(): Error {
+    return this.file.broken ?? new AuditLogUnavailableError('audit log file unavailable');
+  }
+}
+
+/** Savepoint nesting of a TypeORM query runner (1 = top-level transaction). */
+function depthOf(runner: QueryRunner): number {
+  return (runner as QueryRunner & { transactionDepth?: number }).transactionDepth ?? 1;
+}

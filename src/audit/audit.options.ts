@@ -1,0 +1,43 @@
+import os from 'node:os';
+import { type ActorResolver, defaultActorOf } from './audit-context.js';
+
+/** Options of AuditModule.forRoot / forRootAsync. */
+export interface AuditModuleOptions {
+  /** Directory of the restricted log file (created 0700). */
+  logDir: string;
+  /** Name of this instance's log file (default `audit.log`); instances on one host need their own. */
+  logFile?: string;
+  /** Rotate the log file at this size (default 100 MiB). */
+  logMaxBytes?: number;
+  /** fdatasync each batch before acknowledging it (default true). */
+  fsync?: boolean;
+  /** Names this instance's share of the table (default `<hostname>/<logFile>`). */
+  instanceId?: string;
+  /** Who is acting in a request. */
+  actorOf?: ActorResolver;
+  /** Most events one append transaction takes (default 2,000). */
+  maxBatchEvents?: number;
+  /** Rows read per query while verifying (default 5,000). */
+  verifyChunkSize?: number;
+}
+
+export type ResolvedAuditOptions = Required<AuditModuleOptions>;
+
+export function resolveAuditOptions(options: AuditModuleOptions): ResolvedAuditOptions {
+  const logFile = options.logFile ?? 'audit.log';
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(logFile) || logFile.startsWith('.')) {
+    throw new Error(
+      `audit logFile "${logFile}" must be a plain file name of letters, digits, ".", "_" or "-"`,
+    );
+  }
+  return {
+    logDir: options.logDir,
+    logFile,
+    logMaxBytes: options.logMaxBytes ?? 100 * 1024 * 1024,
+    fsync: options.fsync ?? true,
+    instanceId: options.instanceId ?? `${os.hostname()}/${logFile}`,
+    actorOf: options.actorOf ?? defaultActorOf,
+    maxBatchEvents: options.maxBatchEvents ?? 2000,
+    verifyChunkSize: options.verifyChunkSize ?? 5000,
+  };
+}

@@ -1,0 +1,214 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { type DataSource, type EntityManager } from 'typeorm';
+import { type RequestContext, currentRequestContext } from './audit-context.js';
+import { assertValidEvent } from './audit-event-validator.js';
+import { AuditLogFile } from './audit-log-file.js';
+import { type AuditQuery, auditQuerySql, encodeCursor } from './audit-query.js';
+import { type AuditEvent, type AuditRecord, type UnchainedRecord } from './audit-record.js';
+import { AuditStore, RECORD_SELECT } from './audit-store.js';
+import { AuditVerifier, type VerifyResult } from './audit-verifier.js';
+import { AuditWriter } from './audit-writer.js';
+import { AUDIT_MODULE_OPTIONS } from './audit.module-definition.js';
+import {
+  type AuditModuleOptions,
+  type ResolvedAuditOptions,
+  resolveAuditOptions,
+} from './audit.options.js';
+
+const REPAIR_INTERVAL_MS = 1000;
+const CATCH_UP_CHUNK = 5000;
+
+/** Records, searches and verifies the audit trail (table and restricted log file). */
+@Injectable()
+export class AuditService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('Audit');
+  private readonly options: ResolvedAuditOptions;
+  private readonly store: AuditStore;
+  private readonly file: AuditLogFile;
+  private readonly writer: AuditWriter;
+  private readonly verifier: AuditVerifier;
+  private repairTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(AUDIT_MODULE_OPTIONS) options: AuditModuleOptions,
+  ) {
+    this.options = resolveAuditOptions(options);
+    this.store = new AuditStore(dataSource);
+    this.file = new AuditLogFile({
+      dir: this.options.logDir,
+      fileName: this.options.logFile,
+      maxBytes: this.options.logMaxBytes,
+      fsync: this.options.fsync,
+    });
+    this.writer = new AuditWriter(
+      dataSource,
+      this.store,
+      this.file,
+      this.options.instanceId,
+      this.options.maxBatchEvents,
+    );
+    this.verifier = new AuditVerifier(dataSource, this.options.verifyChunkSize);
+  }
+
+  /** Opens the log file, brings it in line with the table, and records permissions it tightened. */
+  async onModuleInit(): Promise<void> {
+    const tightened = await this.file.open();
+    await this.catchUp(this.dataSource.manager);
+    for (const t of tightened) {
+      this.logger.warn(`tightened ${t.path} from ${t.from} to ${t.to}`);
+      await this.record({
+        type: 'audit.log_permissions_tightened',
+        userId: 'system',
+        outcome: 'success',
+        threat: 'medium',
+        entityType: 'audit_log',
+        targetId: t.path,
+        description: `permissions of ${t.path} were ${t.from}, wider than allowed; set to ${t.to}`,
+        details: { path: t.path, from: t.from, to: t.to },
+      });
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.repairTimer) clearInterval(this.repairTimer);
+    await this.file.close();
+  }
+
+  /**
+   * Records one event. Resolves once it is committed and in the log file. Pass `manager` to
+   * record inside your own transaction: the record then commits (and reaches the file) with it.
+   */
+  async record(event: AuditEvent, options: { manager?: EntityManager } = {}): Promise<AuditRecord> {
+    const [record] = await this.recordMany([event], options);
+    return record;
+  }
+
+  /** Records several events, all or none, in order. */
+  async recordMany(
+    events: AuditEvent[],
+    options: { manager?: EntityManager } = {},
+  ): Promise<AuditRecord[]> {
+    const context = currentRequestContext(this.options.actorOf);
+    const records = events.map((e) => {
+      assertValidEvent(e);
+      return toRecord(e, context);
+    });
+    try {
+      return options.manager
+        ? await this.writer.appendInTransaction(options.manager, records)
+        : await this.writer.append(records);
+    } finally {
+      if (this.file.broken) this.scheduleRepair();
+    }
+  }
+
+  /** Records submitted by another system (already validated): the actor comes from the request. */
+  submit(events: AuditEvent[]): Promise<AuditRecord[]> {
+    return this.recordMany(events);
+  }
+
+  /** Newest first; `nextCursor` is null on the last page. */
+  async find(query: AuditQuery): Promise<{ items: AuditRecord[]; nextCursor: string | null }> {
+    const { where, params } = auditQuerySql(query);
+    const items: AuditRecord[] = await this.dataSource.query(
+      `SELECT ${RECORD_SELECT} FROM audit_events ${where} ORDER BY id DESC LIMIT ${query.limit + 1}`,
+      params,
+    );
+    const more = items.length > query.limit;
+    if (more) items.pop();
+    return { items, nextCursor: more ? encodeCursor(items[items.length - 1].id) : null };
+  }
+
+  async findById(id: number): Promise<AuditRecord | null> {
+    const [record] = await this.dataSource.query(
+      `SELECT ${RECORD_SELECT} FROM audit_events WHERE id = $1`,
+      [id],
+    );
+    return record ?? null;
+  }
+
+  /** Recomputes hashes and links (all, or an id range) and cross-checks this instance's log file. */
+  verify(range: { fromId?: number; toId?: number } = {}): Promise<VerifyResult> {
+    return this.verifier.verify(range, {
+      instanceId: this.options.instanceId,
+      files: this.file.files(),
+      lastId: this.file.lastId,
+    });
+  }
+
+  /** False when the log file cannot be written (the audit trail then refuses appends). */
+  logWritable(): boolean {
+    return this.file.writable();
+  }
+
+  get instanceId(): string {
+    return this.options.instanceId;
+  }
+
+  /** Appends to the file the records of this instance that the table has and the file lacks. */
+  private async catchUp(manager: EntityManager): Promise<void> {
+    for (;;) {
+      const missed = await this.store.byInstanceAfter(
+        this.options.instanceId,
+        this.file.lastId,
+        CATCH_UP_CHUNK,
+        manager,
+      );
+      if (missed.length === 0) return;
+      this.logger.warn(
+        `appending ${missed.length} committed record(s) the log file missed (after id ${this.file.lastId})`,
+      );
+      await this.file.appendRecovered(missed);
+    }
+  }
+
+  /** While the file is broken, retry every second: reopen, catch up under the head lock. */
+  private scheduleRepair(): void {
+    if (this.repairTimer) return;
+    this.repairTimer = setInterval(() => {
+      void this.store
+        .withHeadLocked(async (manager) => {
+          await this.file.recover();
+          await this.catchUp(manager);
+        })
+        .then(
+          () => {
+            this.logger.log('audit log file writable again');
+            clearInterval(this.repairTimer!);
+            this.repairTimer = null;
+          },
+          (error: unknown) =>
+            this.logger.warn(`audit log file still unavailable: ${(error as Error).message}`),
+        );
+    }, REPAIR_INTERVAL_MS);
+    this.repairTimer.unref();
+  }
+}
+
+function toRecord(e: AuditEvent, context: RequestContext | undefined): UnchainedRecord {
+  const occurredAt = e.occurredAt === undefined ? new Date() : new Date(e.occurredAt);
+  return {
+    occurredAt: occurredAt.toISOString(),
+    type: e.type,
+    userId: e.userId,
+    actorId: e.actorId !== undefined ? e.actorId : (context?.actorId ?? null),
+    outcome: e.outcome ?? 'success',
+    threat: e.threat ?? 'none',
+    ip: e.ip !== undefined ? e.ip : (context?.ip ?? null),
+    method: e.method !== undefined ? e.method : (context?.method ?? null),
+    path: e.path !== undefined ? e.path : (context?.path ?? null),
+    entityType: e.entityType ?? null,
+    targetId: e.targetId ?? null,
+    location: e.location ?? null,
+    description: e.description ?? null,
+    details: e.details ?? null,
+  };
+}
