@@ -1,5 +1,10 @@
 import { CreateUsers1764100000000 } from './1764100000000-create-users.js';
 import { CreateAuditEvents1764100001000 } from './1764100001000-create-audit-events.js';
+import { CreateServiceTokens1764100002000 } from './1764100002000-create-service-tokens.js';
 
 /** Every migration, in order. Listed explicitly so the compiled service needs no file globbing. */
-export const migrations = [CreateUsers1764100000000, CreateAuditEvents1764100001000];
+export const migrations = [
+  CreateUsers1764100000000,
+  CreateAuditEvents1764100001000,
+  CreateServiceTokens1764100002000,
+];

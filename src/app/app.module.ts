@@ -21,6 +21,9 @@ import { runMigrations } from './database/migrate.js';
 import { HealthController } from './health/health.controller.js';
 import { AllExceptionsFilter } from './http/all-exceptions.filter.js';
 import { MeController } from './me/me.controller.js';
+import { ServiceTokensController } from './service-tokens/service-tokens.controller.js';
+import { ServiceTokensRepository } from './service-tokens/service-tokens.repository.js';
+import { ServiceTokensService } from './service-tokens/service-tokens.service.js';
 import { AdminBootstrapService } from './users/admin-bootstrap.service.js';
 import { UsersRepository } from './users/users.repository.js';
 import { UsersService } from './users/users.service.js';
@@ -68,6 +71,7 @@ export class AppModule {
         HealthController,
         AuditEventsController,
         AuditVerifyController,
+        ServiceTokensController,
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
@@ -78,6 +82,8 @@ export class AppModule {
         AuthService,
         JwtStrategy,
         RolesGuard,
+        ServiceTokensRepository,
+        ServiceTokensService,
         AdminBootstrapService,
       ],
     };

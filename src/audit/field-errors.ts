@@ -20,7 +20,11 @@ export function toFieldErrors(errors: ErrorObject[], prefix = ''): FieldError[] 
   const seen = new Set<string>();
   const out: FieldError[] = [];
   for (const error of errors) {
-    const base = join(prefix, error.instancePath.replace(/^\//, '').replace(/\//g, '.'));
+    const base = error.instancePath
+      .split('/')
+      .slice(1)
+      .map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'))
+      .reduce(join, prefix);
     let path = base;
     let message = error.message ?? 'is invalid';
     if (error.keyword === 'required') {

@@ -22,7 +22,7 @@ import { auditEventSchema } from '../../audit/audit-event.schema.js';
 import { validateSubmission } from '../../audit/audit-event-validator.js';
 import { AuditService } from '../../audit/audit.service.js';
 import { JwtAuthGuard } from '../auth/jwt-auth.guard.js';
-import { Roles } from '../auth/roles.decorator.js';
+import { Roles, Scopes } from '../auth/roles.decorator.js';
 import { RolesGuard } from '../auth/roles.guard.js';
 import { ValidationFailedException } from '../http/schema-validation.pipe.js';
 import { parseId, parseCount } from './audit-params.js';
@@ -36,6 +36,7 @@ export class AuditEventsController {
 
   @Post('events')
   @Roles('admin')
+  @Scopes('audit:write')
   @HttpCode(201)
   @ApiOperation({ summary: 'Submit one event or an array of up to 1,000 (all or nothing)' })
   @ApiBody({
@@ -68,6 +69,7 @@ export class AuditEventsController {
 
   @Get('events')
   @Roles('admin', 'auditor')
+  @Scopes('audit:read')
   @ApiOperation({ summary: 'Search, newest first: `{items, nextCursor}`' })
   @ApiQuery({ name: 'type', required: false })
   @ApiQuery({ name: 'userId', required: false })
@@ -88,6 +90,7 @@ export class AuditEventsController {
 
   @Get('events/recent')
   @Roles('admin', 'auditor')
+  @Scopes('audit:read')
   @ApiOperation({ summary: 'The last N records (count 1-1000, default 100)' })
   async recent(@Query() params: Record<string, unknown>) {
     const { items } = await this.audit.find({ limit: parseCount(params) });
@@ -96,6 +99,7 @@ export class AuditEventsController {
 
   @Get('events/:id')
   @Roles('admin', 'auditor')
+  @Scopes('audit:read')
   @ApiOperation({ summary: 'One record' })
   async one(@Param('id') id: string) {
     const record = await this.audit.findById(parseId(id, 'id'));
@@ -105,6 +109,7 @@ export class AuditEventsController {
 
   @Get('schema')
   @Roles('admin', 'auditor')
+  @Scopes('audit:read')
   @ApiOperation({ summary: 'JSON Schema of a submitted event' })
   schema() {
     return auditEventSchema;

@@ -2,7 +2,7 @@ import { Controller, Get, NotFoundException, Param, Query, UseGuards } from '@ne
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AuditService } from '../../audit/audit.service.js';
 import { JwtAuthGuard } from '../auth/jwt-auth.guard.js';
-import { Roles } from '../auth/roles.decorator.js';
+import { Roles, Scopes } from '../auth/roles.decorator.js';
 import { RolesGuard } from '../auth/roles.guard.js';
 import { parseId, parseRange } from './audit-params.js';
 
@@ -11,6 +11,7 @@ import { parseId, parseRange } from './audit-params.js';
 @Controller('audit/verify')
 @UseGuards(JwtAuthGuard, RolesGuard)
 @Roles('admin', 'auditor')
+@Scopes('audit:read')
 export class AuditVerifyController {
   constructor(private readonly audit: AuditService) {}
 

@@ -1,12 +1,42 @@
-import { Injectable, UnauthorizedException } from '@nestjs/common';
+import {
+  type ExecutionContext,
+  ForbiddenException,
+  Injectable,
+  UnauthorizedException,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
 import { InvalidTokenClaimsError } from './jwt.strategy.js';
+import { type Principal } from './principal.js';
+import { SCOPES_KEY } from './roles.decorator.js';
 
-/** Requires a valid bearer token; every refusal is a 401 that says what was wrong with it. */
+/**
+ * Requires a valid bearer token; every refusal is a 401 that says what was wrong with it. A
+ * service token is accepted only on routes that name scopes (`@Scopes`).
+ */
 @Injectable()
 export class JwtAuthGuard extends AuthGuard('jwt') {
+  constructor(private readonly reflector: Reflector) {
+    super();
+  }
+
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    await super.canActivate(context);
+    const principal = context.switchToHttp().getRequest<{ user: Principal }>().user;
+    if (principal.kind === 'service') {
+      const scopes = this.reflector.getAllAndOverride<string[] | undefined>(SCOPES_KEY, [
+        context.getHandler(),
+        context.getClass(),
+      ]);
+      if (!scopes?.length) throw new ForbiddenException('service tokens cannot use this route');
+    }
+    return true;
+  }
+
   override handleRequest<T>(error: unknown, user: T, info: unknown): T {
     if (user && !error) return user;
+    // Not a verdict on the token (the database is down, say): let the filter answer 503.
+    if (error && !(error instanceof InvalidTokenClaimsError)) throw error;
     throw new UnauthorizedException(describeFailure(error ?? info));
   }
 }

@@ -4,7 +4,8 @@ import { ExtractJwt, Strategy } from 'passport-jwt';
 import { APP_CONFIG } from '../config/app-config.provider.js';
 import { type AppConfig } from '../config/app-config.js';
 import { JWT_ALGORITHM, jwtKey } from './jwt-keys.js';
-import { type UserPrincipal } from './principal.js';
+import { ServiceTokensRepository } from '../service-tokens/service-tokens.repository.js';
+import { type Principal, SERVICE_TOKEN_TYPE, type ServicePrincipal } from './principal.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -18,7 +19,10 @@ export class InvalidTokenClaimsError extends Error {
 
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+  constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly serviceTokens: ServiceTokensRepository,
+  ) {
     super({
       jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
       // passport-jwt's typings say string | Buffer; jsonwebtoken accepts a KeyObject (see jwt-keys).
@@ -28,14 +32,34 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     });
   }
 
-  /** The signature and expiry are checked; a token must also carry `exp`, `iat` and a user id. */
-  validate(payload: Record<string, unknown>): UserPrincipal {
+  /**
+   * The signature and expiry are checked already; a token must also carry `exp`, `iat` and a
+   * subject: a user id, or `svc:<id>` for a service token that is still active (not revoked).
+   */
+  async validate(payload: Record<string, unknown>): Promise<Principal> {
     if (typeof payload.exp !== 'number') throw new InvalidTokenClaimsError('token has no expiry');
-    if (typeof payload.iat !== 'number')
+    if (typeof payload.iat !== 'number') {
       throw new InvalidTokenClaimsError('token has no issue time');
+    }
+    if (payload.typ === SERVICE_TOKEN_TYPE) return this.servicePrincipal(payload);
     if (typeof payload.sub !== 'string' || !UUID.test(payload.sub)) {
       throw new InvalidTokenClaimsError('token subject is not a user id');
     }
     return { kind: 'user', id: payload.sub, issuedAt: payload.iat };
+  }
+
+  private async servicePrincipal(payload: Record<string, unknown>): Promise<ServicePrincipal> {
+    const id = typeof payload.jti === 'string' ? payload.jti : '';
+    const scopes = payload.scopes;
+    if (!UUID.test(id) || payload.sub !== `svc:${id}`) {
+      throw new InvalidTokenClaimsError('service token subject is malformed');
+    }
+    if (!Array.isArray(scopes) || !scopes.every((s) => typeof s === 'string')) {
+      throw new InvalidTokenClaimsError('service token scopes are malformed');
+    }
+    if (!(await this.serviceTokens.isActive(id))) {
+      throw new InvalidTokenClaimsError('service token has been revoked or has expired');
+    }
+    return { kind: 'service', id, actorId: payload.sub, scopes, issuedAt: payload.iat as number };
   }
 }

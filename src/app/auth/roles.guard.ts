@@ -10,11 +10,11 @@ import { type Request } from 'express';
 import { type Role } from '../users/user.entity.js';
 import { UsersRepository } from '../users/users.repository.js';
 import { type Principal } from './principal.js';
-import { ROLES_KEY } from './roles.decorator.js';
+import { ROLES_KEY, SCOPES_KEY } from './roles.decorator.js';
 
 /**
- * Checks the caller's current role in the database (not a claim in the token), so a role taken
- * away takes effect at once. Runs after JwtAuthGuard.
+ * Checks a user's current role in the database (not a claim in the token), so a role taken away
+ * takes effect at once; checks a service token's scopes. Runs after JwtAuthGuard.
  */
 @Injectable()
 export class RolesGuard implements CanActivate {
@@ -24,14 +24,20 @@ export class RolesGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, [
-      context.getHandler(),
-      context.getClass(),
-    ]);
-    if (!roles?.length) return true;
-    const request = context.switchToHttp().getRequest<Request & { user?: Principal }>();
-    const principal = request.user;
+    const targets = [context.getHandler(), context.getClass()];
+    const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
+    const scopes = this.reflector.getAllAndOverride<string[] | undefined>(SCOPES_KEY, targets);
+    const principal = context.switchToHttp().getRequest<Request & { user?: Principal }>().user;
     if (!principal) throw new UnauthorizedException('authentication required');
+    if (principal.kind === 'service') {
+      if (scopes?.some((s) => principal.scopes.includes(s))) return true;
+      throw new ForbiddenException(
+        scopes?.length
+          ? `this route requires a service token with the scope ${scopes.join(' or ')}`
+          : 'service tokens cannot use this route',
+      );
+    }
+    if (!roles?.length) return true;
     const user = await this.users.findById(principal.id);
     if (!user) throw new UnauthorizedException('the user of this token no longer exists');
     if (!roles.includes(user.role)) {

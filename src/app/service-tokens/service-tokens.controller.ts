@@ -1,0 +1,105 @@
+import { Body, Controller, Delete, Get, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
+import { JwtAuthGuard } from '../auth/jwt-auth.guard.js';
+import { type Principal } from '../auth/principal.js';
+import { Roles } from '../auth/roles.decorator.js';
+import { RolesGuard } from '../auth/roles.guard.js';
+import { SchemaValidationPipe, ValidationFailedException } from '../http/schema-validation.pipe.js';
+import {
+  type IssueServiceTokenBody,
+  issueServiceTokenSchema,
+  parseTtl,
+} from './service-tokens.schemas.js';
+import { ServiceTokensService } from './service-tokens.service.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+@ApiTags('service tokens')
+@ApiBearerAuth()
+@Controller('auth/service-tokens')
+@UseGuards(JwtAuthGuard, RolesGuard)
+@Roles('admin')
+export class ServiceTokensController {
+  constructor(private readonly tokens: ServiceTokensService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Issue a token for another system; the token is shown only here' })
+  @ApiBody({ schema: issueServiceTokenSchema as object })
+  issue(
+    @CurrentPrincipal() admin: Principal,
+    @Body(new SchemaValidationPipe<IssueServiceTokenBody>(issueServiceTokenSchema))
+    body: IssueServiceTokenBody,
+  ) {
+    const ttl = parseTtl(body.ttl);
+    if (ttl === null) {
+      throw new ValidationFailedException([
+        {
+          path: 'ttl',
+          message: 'must be a duration from 1s to 365d (seconds, or with s, m, h, d)',
+        },
+      ]);
+    }
+    return this.tokens.issue(admin.id, body.name, body.scopes, ttl);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'Service tokens, newest first: `{items, nextCursor}`' })
+  @ApiQuery({ name: 'limit', required: false })
+  @ApiQuery({ name: 'cursor', required: false })
+  async list(@Query() params: Record<string, unknown>) {
+    const { limit, before } = parseListParams(params);
+    const items = await this.tokens.list(limit + 1, before);
+    const more = items.length > limit;
+    if (more) items.pop();
+    const last = items[items.length - 1];
+    const nextCursor = more
+      ? Buffer.from(JSON.stringify([last.createdAt, last.id])).toString('base64url')
+      : null;
+    return { items, nextCursor };
+  }
+
+  @Delete(':id')
+  @ApiOperation({ summary: 'Revoke a service token (effective at once); answers the token' })
+  revoke(@CurrentPrincipal() admin: Principal, @Param('id') id: string) {
+    if (!UUID.test(id)) {
+      throw new ValidationFailedException([{ path: 'id', message: 'must be a service token id' }]);
+    }
+    return this.tokens.revoke(admin.id, id);
+  }
+}
+
+function parseListParams(params: Record<string, unknown>): {
+  limit: number;
+  before?: { createdAt: string; id: string };
+} {
+  const errors = Object.keys(params)
+    .filter((k) => k !== 'limit' && k !== 'cursor')
+    .map((k) => ({ path: k, message: 'is not a known query parameter' }));
+  let limit = 100;
+  if (params.limit !== undefined) {
+    limit =
+      typeof params.limit === 'string' && /^\d{1,4}$/.test(params.limit) ? Number(params.limit) : 0;
+    if (limit < 1 || limit > 1000)
+      errors.push({ path: 'limit', message: 'must be an integer from 1 to 1000' });
+  }
+  let before: { createdAt: string; id: string } | undefined;
+  if (params.cursor !== undefined) {
+    try {
+      const [createdAt, id] = JSON.parse(
+        Buffer.from(String(params.cursor), 'base64url').toString('utf8'),
+      );
+      if (
+        typeof createdAt !== 'string' ||
+        !Number.isFinite(Date.parse(createdAt)) ||
+        !UUID.test(id)
+      )
+        throw new Error();
+      before = { createdAt, id };
+    } catch {
+      errors.push({ path: 'cursor', message: 'is not a cursor this API returned' });
+    }
+  }
+  if (errors.length) throw new ValidationFailedException(errors);
+  return { limit, before };
+}
