@@ -1,1 +1,23 @@
-export {};
+// The public API of the strikeguard library. The reference service (src/app) is not part of it.
+export { libraryMigrations as strikeguardMigrations } from '../migrations/index.js';
+
+export { AuditModule } from './audit/audit.module.js';
+export { AuditService } from './audit/audit.service.js';
+export { type AuditModuleOptions } from './audit/audit.options.js';
+export { Audited, type AuditedOptions } from './audit/audited.decorator.js';
+export { AuditedInterceptor } from './audit/audited.interceptor.js';
+export {
+  type AuditEvent,
+  type AuditRecord,
+  type AuditOutcome,
+  type AuditThreat,
+  GENESIS_HASH,
+} from './audit/audit-record.js';
+export { auditEventSchema } from './audit/audit-event.schema.js';
+export { AuditEventInvalidError, validateSubmission } from './audit/audit-event-validator.js';
+export { AuditLogUnavailableError } from './audit/audit-log-file.js';
+export { type AuditQuery, AuditQueryInvalidError, parseAuditQuery } from './audit/audit-query.js';
+export { type VerifyResult } from './audit/audit-verifier.js';
+export { canonicalJson } from './audit/jcs.js';
+export { hashRecord } from './audit/audit-hash.js';
+export { type ActorResolver } from './audit/audit-context.js';

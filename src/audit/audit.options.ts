@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { type ActorResolver, defaultActorOf } from './audit-context.js';
+import { DEFAULT_REDACT_KEYS } from './redact.js';
 
 /** Options of AuditModule.forRoot / forRootAsync. */
 export interface AuditModuleOptions {
@@ -19,6 +20,8 @@ export interface AuditModuleOptions {
   maxBatchEvents?: number;
   /** Rows read per query while verifying (default 5,000). */
   verifyChunkSize?: number;
+  /** Body keys `@Audited({ includeBody: true })` redacts (substring, case-insensitive). */
+  redactKeys?: string[];
 }
 
 export type ResolvedAuditOptions = Required<AuditModuleOptions>;
@@ -39,5 +42,6 @@ export function resolveAuditOptions(options: AuditModuleOptions): ResolvedAuditO
     actorOf: options.actorOf ?? defaultActorOf,
     maxBatchEvents: options.maxBatchEvents ?? 2000,
     verifyChunkSize: options.verifyChunkSize ?? 5000,
+    redactKeys: (options.redactKeys ?? DEFAULT_REDACT_KEYS).map((k) => k.toLowerCase()),
   };
 }

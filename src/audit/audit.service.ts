@@ -6,6 +6,7 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { type Request } from 'express';
 import { type DataSource, type EntityManager } from 'typeorm';
 import { type RequestContext, currentRequestContext } from './audit-context.js';
 import { assertValidEvent } from './audit-event-validator.js';
@@ -15,6 +16,7 @@ import { type AuditEvent, type AuditRecord, type UnchainedRecord } from './audit
 import { AuditStore, RECORD_SELECT } from './audit-store.js';
 import { AuditVerifier, type VerifyResult } from './audit-verifier.js';
 import { AuditWriter } from './audit-writer.js';
+import { redact } from './redact.js';
 import { AUDIT_MODULE_OPTIONS } from './audit.module-definition.js';
 import {
   type AuditModuleOptions,
@@ -151,6 +153,16 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
 
   get instanceId(): string {
     return this.options.instanceId;
+  }
+
+  /** Who is acting in this request, as the configured `actorOf` sees it. */
+  actorOf(request: Request): string | null {
+    return this.options.actorOf(request);
+  }
+
+  /** A copy of `value` with the configured secret keys redacted. */
+  redact(value: unknown): unknown {
+    return redact(value, this.options.redactKeys);
   }
 
   /** Appends to the file the records of this instance that the table has and the file lacks. */

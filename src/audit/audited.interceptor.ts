@@ -1,0 +1,78 @@
+import {
+  type CallHandler,
+  type ExecutionContext,
+  HttpException,
+  Injectable,
+  type NestInterceptor,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { type Request } from 'express';
+import { catchError, concatMap, from, type Observable, throwError } from 'rxjs';
+import { type AuditedOptions, AUDITED_KEY } from './audited.decorator.js';
+import { AuditService } from './audit.service.js';
+
+const ACTIONS: Record<string, string> = {
+  POST: 'create',
+  GET: 'read',
+  HEAD: 'read',
+  PUT: 'update',
+  PATCH: 'update',
+  DELETE: 'delete',
+};
+
+const RECORDED = Symbol('strikeguard:audited-recorded');
+
+/** Writes the record of an `@Audited()` call; the response waits for it. */
+@Injectable()
+export class AuditedInterceptor implements NestInterceptor {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly audit: AuditService,
+  ) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const options =
+      this.reflector.getAllAndOverride<AuditedOptions | undefined>(AUDITED_KEY, [
+        context.getHandler(),
+        context.getClass(),
+      ]) ?? {};
+    const request = context.switchToHttp().getRequest<Request & { [RECORDED]?: true }>();
+    // @Audited on both a controller and its handler applies the interceptor twice: record once.
+    if (request[RECORDED]) return next.handle();
+    request[RECORDED] = true;
+    const entityType =
+      options.entityType ??
+      context
+        .getClass()
+        .name.replace(/Controller$/, '')
+        .toLowerCase();
+    const write = (outcome: 'success' | 'failure', status: number) =>
+      this.audit.record({
+        type: options.type ?? `${entityType}.${ACTIONS[request.method] ?? 'call'}`.toLowerCase(),
+        userId: this.audit.actorOf(request) ?? 'anonymous',
+        outcome,
+        entityType,
+        targetId: options.targetParam
+          ? String(request.params?.[options.targetParam] ?? '') || null
+          : null,
+        details: {
+          action: ACTIONS[request.method] ?? 'call',
+          route: `${request.method} ${request.route?.path ?? request.path}`,
+          status,
+          ...(options.includeBody && request.body !== undefined
+            ? { body: this.audit.redact(request.body) }
+            : {}),
+        },
+      });
+    return next.handle().pipe(
+      concatMap((result) => {
+        const status = context.switchToHttp().getResponse<{ statusCode: number }>().statusCode;
+        return from(write('success', status).then(() => result));
+      }),
+      catchError((error: unknown) => {
+        const status = error instanceof HttpException ? error.getStatus() : 500;
+        return from(write('failure', status)).pipe(concatMap(() => throwError(() => error)));
+      }),
+    );
+  }
+}
