@@ -21,10 +21,20 @@ async function main(): Promise<void> {
   let embedded: EmbeddedDatabase | null = null;
   let db: DatabaseConnection;
   if (config.databaseUrl) {
-    db = { url: config.databaseUrl, poolSize: config.databasePoolSize, embedded: false };
+    db = {
+      url: config.databaseUrl,
+      poolSize: config.databasePoolSize,
+      queryTimeoutMs: config.databaseQueryTimeoutMs,
+      embedded: false,
+    };
   } else {
     embedded = await startEmbeddedDatabase(config.dataDir);
-    db = { url: embedded.url, poolSize: 1, embedded: true };
+    db = {
+      url: embedded.url,
+      poolSize: 1,
+      embedded: true,
+      queryTimeoutMs: config.databaseQueryTimeoutMs,
+    };
     console.log(`strikeguard: embedded PostgreSQL (PGlite) in ${config.dataDir}`);
   }
 

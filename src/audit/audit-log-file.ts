@@ -254,10 +254,19 @@ export function listLogFiles(dir: string, fileName: string): string[] {
     return [];
   }
   const rotated = names
-    .filter((n) => n.startsWith(`${fileName}.`) && !n.endsWith('.lock'))
+    .filter((n) => n.startsWith(`${fileName}.`) && ROTATED.test(n.slice(fileName.length)))
     .sort((a, b) => rotatedOrder(a) - rotatedOrder(b) || a.localeCompare(b));
   const current = names.includes(fileName) ? [fileName] : [];
   return [...rotated, ...current].map((n) => path.join(dir, n));
+}
+
+/** Suffix of a rotated file: `.<timestamp>.<last id, 12+ digits>`. */
+const ROTATED = /^\.[^.]+\.\d{12,}$/;
+
+/** The name a rotated file came from, or null when `name` is not a rotated file. */
+export function rotatedBase(name: string): string | null {
+  const m = /^(.+)\.[^.]+\.\d{12,}$/.exec(name);
+  return m ? m[1] : null;
 }
 
 function rotatedOrder(name: string): number {

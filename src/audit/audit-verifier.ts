@@ -41,6 +41,7 @@ export class AuditVerifier {
   async verify(
     range: { fromId?: number; toId?: number },
     share: LogFileShare | null,
+    onProgress?: (checked: number) => void,
   ): Promise<VerifyResult> {
     let checked = 0;
     const lines = share ? new PeekableLines(readLogLines(share.files)) : null;
@@ -81,6 +82,7 @@ export class AuditVerifier {
           checked++;
         }
         afterId = rows[rows.length - 1].id;
+        onProgress?.(checked);
       }
       if (expectedId <= end)
         throw new Invalid(expectedId, `record ${expectedId} is missing from the table`);

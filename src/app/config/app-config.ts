@@ -8,6 +8,8 @@ export interface AppConfig {
   databaseUrl: string | null;
   /** Connections to a PostgreSQL server (the embedded database always uses one). */
   databasePoolSize: number;
+  /** Milliseconds before an unanswered query fails with 503. */
+  databaseQueryTimeoutMs: number;
   dataDir: string;
   jwtSecret: string;
   /** Seconds a token stays valid. */
@@ -51,6 +53,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
   const port = parseInteger(env, 'PORT', 3000, 0, 65535, problems);
   const databaseUrl = parseDatabaseUrl(env.DATABASE_URL, problems);
   const databasePoolSize = parseInteger(env, 'DATABASE_POOL_SIZE', 10, 2, 200, problems);
+  const databaseQueryTimeoutMs = parseInteger(
+    env,
+    'DATABASE_QUERY_TIMEOUT_MS',
+    5000,
+    100,
+    600_000,
+    problems,
+  );
   const jwtTtl = parseDuration(env, 'JWT_TTL', 15 * 60, problems);
 
   let jwtSecret = env.JWT_SECRET ?? '';
@@ -101,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
       port,
       databaseUrl,
       databasePoolSize,
+      databaseQueryTimeoutMs,
       dataDir: path.resolve(env.DATA_DIR || './data'),
       jwtSecret,
       jwtTtl,

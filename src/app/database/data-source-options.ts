@@ -6,6 +6,8 @@ export interface DatabaseConnection {
   url: string;
   /** Connections in the pool; the embedded database serves exactly one. */
   poolSize: number;
+  /** A query unanswered this long fails (a silent network partition must not hang requests). */
+  queryTimeoutMs?: number;
   embedded: boolean;
 }
 
@@ -26,6 +28,8 @@ export function dataSourceOptions(db: DatabaseConnection): DataSourceOptions {
       max: db.poolSize,
       // Fail fast instead of queueing requests forever when the database is unreachable.
       connectionTimeoutMillis: 5000,
+      // …and the same for a query on a connection that went silent (no RST in a partition).
+      query_timeout: db.queryTimeoutMs ?? 10_000,
       // The embedded server accepts one client: keep that connection rather than re-dialling.
       idleTimeoutMillis: db.embedded ? 0 : 30_000,
       keepAlive: true,

@@ -18,7 +18,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     if (CONNECTION_CODES.has(code) || code.startsWith('08')) return true;
     const message = typeof e.message === 'string' ? e.message : '';
     if (
-      /Connection terminated|timeout exceeded when trying to connect|Connection is not established|connect ECONNREFUSED/i.test(
+      /Connection terminated|Query read timeout|timeout exceeded when trying to connect|Connection is not established|connect ECONNREFUSED/i.test(
         message,
       )
     ) {

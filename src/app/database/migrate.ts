@@ -15,7 +15,10 @@ export async function runMigrations(dataSource: DataSource, embedded: boolean): 
   const lock = dataSource.createQueryRunner();
   await lock.connect();
   try {
-    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    // Polled, not blocking: a wait longer than the query timeout must not fail the start.
+    while (!(await lock.query('SELECT pg_try_advisory_lock($1) AS ok', [MIGRATION_LOCK]))[0].ok) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
     await dataSource.runMigrations({ transaction: 'each' });
   } finally {
     await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);

@@ -1,0 +1,176 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { parseArgs } from 'node:util';
+import {
+  exportCommand,
+  type Output,
+  searchCommand,
+  tailCommand,
+  verifyCommand,
+} from './audit-commands.js';
+import { type AuditSource, DatabaseSource, HttpSource } from './audit-source.js';
+import { CliError } from './cli-error.js';
+
+const USAGE = `strikeguard — the security team's command line
+
+Usage:
+  strikeguard audit verify [--from-id N] [--to-id N] [--log-dir DIR [--log-file NAME] [--instance-id ID]]
+  strikeguard audit search [--type T] [--user-id U] [--actor-id A] [--entity-type E] [--ip IP]
+                           [--location L] [--outcome O] [--threat T] [--from DATE] [--to DATE]
+                           [--details key=value ...] [--limit N] [--cursor C]
+  strikeguard audit tail [-n N] [-f] [--interval MS]
+  strikeguard audit export --format jsonl [search filters]
+
+Where the audit trail is read:
+  DATABASE_URL=postgres://…        straight from PostgreSQL
+  --url URL --token TOKEN          through a running service (STRIKEGUARD_URL, STRIKEGUARD_TOKEN);
+                                   the only way to reach the embedded database
+  --log-dir DIR (verify only)      the log files alone, no database needed
+
+Output is JSON Lines on stdout (one record per line; verify prints one result object); progress
+goes to stderr. Exit codes: 0 ok, 1 verification failed, 2 usage or connection error.`;
+
+const FILTERS: Record<string, string> = {
+  type: 'type',
+  'user-id': 'userId',
+  'actor-id': 'actorId',
+  'entity-type': 'entityType',
+  ip: 'ip',
+  location: 'location',
+  outcome: 'outcome',
+  threat: 'threat',
+  from: 'from',
+  to: 'to',
+  limit: 'limit',
+  cursor: 'cursor',
+};
+
+export async function run(argv: string[], env: NodeJS.ProcessEnv, io: Output): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      url: { type: 'string' },
+      token: { type: 'string' },
+      'database-url': { type: 'string' },
+      'from-id': { type: 'string' },
+      'to-id': { type: 'string' },
+      'log-dir': { type: 'string' },
+      'log-file': { type: 'string' },
+      'instance-id': { type: 'string' },
+      details: { type: 'string', multiple: true },
+      format: { type: 'string' },
+      follow: { type: 'boolean', short: 'f' },
+      lines: { type: 'string', short: 'n' },
+      interval: { type: 'string' },
+      ...Object.fromEntries(Object.keys(FILTERS).map((k) => [k, { type: 'string' as const }])),
+    },
+  });
+  const [area, command] = positionals;
+  if (values.help || !area) {
+    io.out(USAGE);
+    return values.help ? 0 : 2;
+  }
+  if (area !== 'audit' || !['verify', 'search', 'tail', 'export'].includes(command ?? '')) {
+    throw new CliError(`unknown command "${positionals.join(' ')}" (try --help)`);
+  }
+
+  const logDir = values['log-dir'];
+  const source = await openSource(values, env, command === 'verify' && !!logDir);
+  try {
+    if (command === 'verify') {
+      return await verifyCommand(
+        source,
+        {
+          fromId: positiveInt(values['from-id'], '--from-id'),
+          toId: positiveInt(values['to-id'], '--to-id'),
+          logDir,
+          logFile: values['log-file'],
+          instanceId: values['instance-id'],
+        },
+        io,
+      );
+    }
+    if (!source) throw new CliError(`audit ${command} needs DATABASE_URL, or --url and --token`);
+    const params: Record<string, string> = {};
+    for (const [flag, param] of Object.entries(FILTERS)) {
+      const v = (values as Record<string, unknown>)[flag];
+      if (typeof v === 'string') params[param] = v;
+    }
+    for (const pair of values.details ?? []) {
+      const eq = pair.indexOf('=');
+      if (eq < 1) throw new CliError(`--details takes key=value (got "${pair}")`);
+      params[`details.${pair.slice(0, eq)}`] = pair.slice(eq + 1);
+    }
+    if (command === 'search') return await searchCommand(source, params, io);
+    if (command === 'export') {
+      if ((values.format ?? 'jsonl') !== 'jsonl')
+        throw new CliError('--format: only jsonl is supported');
+      return await exportCommand(source, params, io);
+    }
+    return await tailCommand(
+      source,
+      {
+        count: positiveInt(values.lines, '-n') ?? 10,
+        follow: values.follow ?? false,
+        intervalMs: positiveInt(values.interval, '--interval') ?? 1000,
+      },
+      io,
+    );
+  } finally {
+    await source?.close();
+  }
+}
+
+async function openSource(
+  values: { url?: string; token?: string; 'database-url'?: string },
+  env: NodeJS.ProcessEnv,
+  filesAllowed: boolean,
+): Promise<AuditSource | null> {
+  const url = values.url ?? env.STRIKEGUARD_URL;
+  if (url) {
+    const token = values.token ?? env.STRIKEGUARD_TOKEN;
+    if (!token)
+      throw new CliError(
+        '--url needs --token (or STRIKEGUARD_TOKEN): an admin, auditor or audit:read token',
+      );
+    return new HttpSource(url, token);
+  }
+  const databaseUrl = values['database-url'] ?? env.DATABASE_URL;
+  if (databaseUrl) return DatabaseSource.connect(databaseUrl);
+  if (filesAllowed) return null;
+  throw new CliError(
+    'no audit trail to read: set DATABASE_URL, or --url and --token (the embedded database is reachable only through the service)',
+  );
+}
+
+function positiveInt(raw: string | undefined, name: string): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^[1-9]\d{0,14}$/.test(raw))
+    throw new CliError(`${name} must be a positive integer (got "${raw}")`);
+  return Number(raw);
+}
+
+const io: Output = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  progress: (line) => {
+    if (process.stderr.isTTY || process.env.STRIKEGUARD_PROGRESS) process.stderr.write(`${line}\n`);
+  },
+};
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/strikeguard')) {
+  run(process.argv.slice(2), process.env, io).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      const known =
+        error instanceof CliError ||
+        (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+      process.stderr.write(
+        `strikeguard: ${known ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`,
+      );
+      process.exit(2);
+    },
+  );
+}

@@ -1,0 +1,227 @@
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../../src/app/config/app-config.js';
+
+/** A secret of exactly `bytes` bytes. */
+const secretOf = (bytes: number) => 'k'.repeat(bytes);
+const GOOD_SECRET = secretOf(32);
+
+/** The problems loadConfig reports for `env`, or fails the test if it accepts it. */
+function problemsOf(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig', () => {
+  describe('with an empty environment', () => {
+    it('uses the documented defaults', () => {
+      const { config } = loadConfig({});
+      expect(config).toMatchObject({
+        port: 3000,
+        databaseUrl: null,
+        databasePoolSize: 10,
+        dataDir: path.resolve('./data'),
+        jwtSecret: expect.any(String),
+        jwtTtl: 900,
+        auditLogDir: path.resolve('./var/audit'),
+        admin: null,
+        logLevel: 'info',
+        production: false,
+        trustProxy: false,
+      });
+    });
+
+    it('generates a random secret of at least 32 bytes, a new one on each run, with a warning', () => {
+      const first = loadConfig({});
+      const second = loadConfig({});
+      expect(Buffer.byteLength(first.config.jwtSecret)).toBeGreaterThanOrEqual(32);
+      expect(second.config.jwtSecret).not.toBe(first.config.jwtSecret);
+      expect(first.warnings).toEqual([
+        expect.stringMatching(/^JWT_SECRET is not set: using a random secret for this run only/),
+      ]);
+    });
+  });
+
+  it('reads every variable it is given', () => {
+    const { config, warnings } = loadConfig({
+      PORT: '8080',
+      DATABASE_URL: 'postgresql://app@db.internal:5432/strikeguard',
+      DATABASE_POOL_SIZE: '25',
+      DATA_DIR: '/srv/sg/data',
+      JWT_SECRET: GOOD_SECRET,
+      JWT_TTL: '1h',
+      AUDIT_LOG_DIR: '/srv/sg/audit',
+      ADMIN_USERNAME: 'root.admin',
+      ADMIN_PASSWORD: 'a-long-admin-password',
+      LOG_LEVEL: 'debug',
+      TRUST_PROXY: 'yes',
+      NODE_ENV: 'production',
+    });
+    expect(config).toMatchObject({
+      port: 8080,
+      databaseUrl: 'postgresql://app@db.internal:5432/strikeguard',
+      databasePoolSize: 25,
+      dataDir: '/srv/sg/data',
+      jwtSecret: GOOD_SECRET,
+      jwtTtl: 3600,
+      auditLogDir: '/srv/sg/audit',
+      admin: { username: 'root.admin', password: 'a-long-admin-password' },
+      logLevel: 'debug',
+      production: true,
+      trustProxy: true,
+    });
+    expect(warnings).toEqual([]);
+  });
+
+  it('reports every bad value at once, one problem each, in a ConfigError', () => {
+    const env = {
+      PORT: '70000',
+      DATABASE_URL: 'mysql://db/app',
+      DATABASE_POOL_SIZE: '1',
+      JWT_TTL: 'abc',
+      ADMIN_USERNAME: 'root',
+      LOG_LEVEL: 'loud',
+      TRUST_PROXY: 'maybe',
+      NODE_ENV: 'production',
+    };
+    const problems = problemsOf(env);
+    expect(problems).toHaveLength(8);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^PORT must be an integer from 0 to 65535 \(got "70000"\)/),
+        expect.stringMatching(/^DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/),
+        expect.stringMatching(/^DATABASE_POOL_SIZE must be an integer from 2 to 200 \(got "1"\)/),
+        expect.stringMatching(/^JWT_TTL must be a duration from 1s to 30d.*\(got "abc"\)/),
+        expect.stringMatching(/^JWT_SECRET is not set: with NODE_ENV=production/),
+        expect.stringMatching(/^ADMIN_USERNAME and ADMIN_PASSWORD must be set together/),
+        expect.stringMatching(/^LOG_LEVEL must be one of fatal, error, warn, info.*\(got "loud"\)/),
+        expect.stringMatching(/^TRUST_PROXY must be true or false \(got "maybe"\)/),
+      ]),
+    );
+  });
+
+  it('puts every problem in the error message, one per line', () => {
+    expect(() => loadConfig({ PORT: 'x', LOG_LEVEL: 'loud' })).toThrow(
+      /^invalid configuration:\n {2}- PORT .*\n {2}- LOG_LEVEL /,
+    );
+  });
+
+  describe('JWT_SECRET', () => {
+    it('is required with NODE_ENV=production', () => {
+      expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
+        expect.stringMatching(
+          /^JWT_SECRET is not set: with NODE_ENV=production set it to at least 32/,
+        ),
+      ]);
+    });
+
+    it('must be at least 32 bytes with NODE_ENV=production: 31 is refused', () => {
+      expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: secretOf(31) })).toEqual([
+        expect.stringMatching(/^JWT_SECRET is shorter than 32 bytes: with NODE_ENV=production/),
+      ]);
+    });
+
+    it('is accepted with NODE_ENV=production at exactly 32 bytes', () => {
+      const { config, warnings } = loadConfig({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET });
+      expect(config.jwtSecret).toBe(GOOD_SECRET);
+      expect(warnings).toEqual([]);
+    });
+
+    it('counts bytes, not characters: 16 two-byte characters are 32 bytes', () => {
+      const secret = 'é'.repeat(16);
+      const { config } = loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret });
+      expect(config.jwtSecret).toBe(secret);
+    });
+
+    it('outside production, replaces a short secret with a random one and warns', () => {
+      const short = secretOf(31);
+      const { config, warnings } = loadConfig({ JWT_SECRET: short });
+      expect(config.jwtSecret).not.toBe(short);
+      expect(Buffer.byteLength(config.jwtSecret)).toBeGreaterThanOrEqual(32);
+      expect(warnings).toEqual([
+        expect.stringMatching(/^JWT_SECRET is shorter than 32 bytes: using a random secret/),
+      ]);
+    });
+
+    it('is not production unless NODE_ENV is exactly "production"', () => {
+      const { config, warnings } = loadConfig({ NODE_ENV: 'staging' });
+      expect(config.production).toBe(false);
+      expect(warnings).toHaveLength(1);
+    });
+  });
+
+  describe('JWT_TTL', () => {
+    it.each([
+      ['900', 900],
+      ['90s', 90],
+      ['15m', 900],
+      ['2h', 7200],
+      ['1d', 86_400],
+      ['1', 1],
+      ['30d', 30 * 86_400],
+    ])('reads "%s" as %i seconds', (raw, seconds) => {
+      expect(loadConfig({ JWT_TTL: raw }).config.jwtTtl).toBe(seconds);
+    });
+
+    it.each(['0', '0m', '-5', 'abc', '31d', '2592001', '1.5h', '15 minutes', '1w'])(
+      'rejects "%s"',
+      (raw) => {
+        expect(problemsOf({ JWT_TTL: raw })).toEqual([
+          `JWT_TTL must be a duration from 1s to 30d, as seconds or with a unit s, m, h or d (got "${raw}")`,
+        ]);
+      },
+    );
+  });
+
+  describe('ADMIN_USERNAME and ADMIN_PASSWORD', () => {
+    it.each([
+      ['ADMIN_USERNAME without ADMIN_PASSWORD', { ADMIN_USERNAME: 'root' }],
+      ['ADMIN_PASSWORD without ADMIN_USERNAME', { ADMIN_PASSWORD: 'a-long-admin-password' }],
+    ])('refuses %s', (_, env) => {
+      expect(problemsOf(env)).toEqual([
+        'ADMIN_USERNAME and ADMIN_PASSWORD must be set together (or both left unset)',
+      ]);
+    });
+
+    it('refuses an admin name and password the registration rules would refuse', () => {
+      expect(problemsOf({ ADMIN_USERNAME: 'r!', ADMIN_PASSWORD: 'short' })).toEqual([
+        expect.stringMatching(/^ADMIN_USERNAME must be 3-64 characters/),
+        'ADMIN_PASSWORD must be 12-256 characters long',
+      ]);
+    });
+  });
+
+  describe('DATABASE_URL', () => {
+    it.each(['mysql://db/app', 'not a url', 'localhost:5432/app', 'http://db:5432/app'])(
+      'refuses "%s"',
+      (raw) => {
+        expect(problemsOf({ DATABASE_URL: raw })).toEqual([
+          expect.stringMatching(/^DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/),
+        ]);
+      },
+    );
+
+    it.each(['postgres://u:p@db:5432/app', 'postgresql://db/app'])('accepts "%s"', (raw) => {
+      expect(loadConfig({ DATABASE_URL: raw }).config.databaseUrl).toBe(raw);
+    });
+  });
+
+  describe('PORT', () => {
+    it.each(['65536', '-1', '80.5', 'http', '1e3'])('refuses "%s"', (raw) => {
+      expect(problemsOf({ PORT: raw })).toEqual([
+        `PORT must be an integer from 0 to 65535 (got "${raw}")`,
+      ]);
+    });
+
+    it.each([
+      ['0', 0],
+      ['65535', 65535],
+    ])('accepts the bound "%s"', (raw, port) => {
+      expect(loadConfig({ PORT: raw }).config.port).toBe(port);
+    });
+  });
+});
