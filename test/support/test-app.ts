@@ -41,6 +41,7 @@ export async function startTestApp(
   const app = await createApp(config, {
     url: databaseUrl,
     poolSize: config.databasePoolSize,
+    queryTimeoutMs: config.databaseQueryTimeoutMs,
     embedded: false,
   });
   await app.listen(0, '127.0.0.1');
