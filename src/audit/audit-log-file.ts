@@ -66,7 +66,8 @@ export class AuditLogFile {
     fs.mkdirSync(this.options.dir, { recursive: true, mode: DIR_MODE });
     tighten(this.options.dir, DIR_MODE, tightened);
     this.releaseLock ??= acquirePidLock(
-      `${this.path}.lock`,
+      // A dotfile, so tools that read every audit* file in the directory see only records.
+      path.join(this.options.dir, `.${this.options.fileName}.lock`),
       (pid) =>
         `the audit log file ${this.path} is written by process ${pid}; give each instance on a host its own AUDIT_LOG_FILE`,
     );

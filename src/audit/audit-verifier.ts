@@ -86,7 +86,8 @@ export class AuditVerifier {
       }
       if (expectedId <= end)
         throw new Invalid(expectedId, `record ${expectedId} is missing from the table`);
-      if (range.toId === undefined || range.toId >= head.lastId) {
+      const openEnded = range.toId === undefined || range.toId >= head.lastId;
+      if (openEnded) {
         if (head.lastId > 0 && prevHash !== head.lastHash) {
           throw new Invalid(head.lastId, 'the chain head does not match the last record');
         }
@@ -108,7 +109,9 @@ export class AuditVerifier {
               expectedId,
               `log file ${line.file} line ${line.lineNumber} is not a record`,
             );
-          if (line.id > Math.min(end, share.lastId)) break;
+          // Open-ended: a file line past the chain head means the table lost its newest records
+          // (even if the head row was rolled back to match).
+          if (line.id > (openEnded ? share.lastId : Math.min(end, share.lastId))) break;
           if (line.id >= start)
             throw new Invalid(line.id, 'record is in the log file but not in the table');
         }

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import path from 'node:path';
 import { type ActorResolver, defaultActorOf } from './audit-context.js';
 import { DEFAULT_REDACT_KEYS } from './redact.js';
 
@@ -12,7 +13,7 @@ export interface AuditModuleOptions {
   logMaxBytes?: number;
   /** fdatasync each batch before acknowledging it (default true). */
   fsync?: boolean;
-  /** Names this instance's share of the table (default `<hostname>/<logFile>`). */
+  /** Names this instance's share of the table (default `<hostname>:<logDir>/<logFile>`). */
   instanceId?: string;
   /** Who is acting in a request. */
   actorOf?: ActorResolver;
@@ -38,10 +39,15 @@ export function resolveAuditOptions(options: AuditModuleOptions): ResolvedAuditO
     logFile,
     logMaxBytes: options.logMaxBytes ?? 100 * 1024 * 1024,
     fsync: options.fsync ?? true,
-    instanceId: options.instanceId ?? `${os.hostname()}/${logFile}`,
+    instanceId: options.instanceId ?? defaultInstanceId(options.logDir, logFile),
     actorOf: options.actorOf ?? defaultActorOf,
     maxBatchEvents: options.maxBatchEvents ?? 2000,
     verifyChunkSize: options.verifyChunkSize ?? 5000,
     redactKeys: (options.redactKeys ?? DEFAULT_REDACT_KEYS).map((k) => k.toLowerCase()),
   };
+}
+
+/** Host and file path: two instances can only share it by sharing the file, which the lock refuses. */
+export function defaultInstanceId(logDir: string, logFile: string): string {
+  return `${os.hostname()}:${path.join(path.resolve(logDir), logFile)}`;
 }

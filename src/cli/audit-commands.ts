@@ -1,10 +1,10 @@
-import os from 'node:os';
 import path from 'node:path';
 import { verifyLogDirectory } from '../audit/audit-file-verifier.js';
 import { listLogFiles } from '../audit/audit-log-file.js';
 import { AuditQueryInvalidError } from '../audit/audit-query.js';
 import { type AuditRecord } from '../audit/audit-record.js';
 import { type LogFileShare, type VerifyResult } from '../audit/audit-verifier.js';
+import { defaultInstanceId } from '../audit/audit.options.js';
 import { type AuditSource } from './audit-source.js';
 import { CliError } from './cli-error.js';
 
@@ -38,7 +38,7 @@ export async function verifyCommand(
       const files = listLogFiles(options.logDir, file);
       if (files.length === 0) throw new CliError(`no log file ${file} in ${options.logDir}`);
       share = {
-        instanceId: options.instanceId ?? `${os.hostname()}/${path.basename(file)}`,
+        instanceId: options.instanceId ?? defaultInstanceId(options.logDir, path.basename(file)),
         files,
         lastId: Number.MAX_SAFE_INTEGER,
       };
