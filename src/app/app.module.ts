@@ -1,11 +1,15 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
 import { AuditModule } from '../audit/audit.module.js';
+import { StrikesInterceptor } from '../strikes/strikes.interceptor.js';
+import { StrikesModule } from '../strikes/strikes.module.js';
+import { AdminController } from './admin/admin.controller.js';
+import { StrikesEnrollmentService } from './admin/strikes-enrollment.service.js';
 import { AuditEventsController } from './audit-api/audit-events.controller.js';
 import { AuditVerifyController } from './audit-api/audit-verify.controller.js';
 import { AuthController } from './auth/auth.controller.js';
@@ -58,6 +62,12 @@ export class AppModule {
           fsync: config.auditLogFsync,
           instanceId: config.auditInstanceId,
         }),
+        StrikesModule.forRoot({
+          terminateAt: config.strikes.terminateAt,
+          blockAt: config.strikes.blockAt,
+          // One process owns the embedded database: no other instance to tell about changes.
+          sharedDatabase: !db.embedded,
+        }),
         PassportModule,
         JwtModule.register({
           secret: config.jwtSecret,
@@ -72,10 +82,13 @@ export class AppModule {
         AuditEventsController,
         AuditVerifyController,
         ServiceTokensController,
+        AdminController,
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: APP_FILTER, useClass: AllExceptionsFilter },
+        { provide: APP_INTERCEPTOR, useClass: StrikesInterceptor },
+        StrikesEnrollmentService,
         PasswordHasher,
         UsersRepository,
         UsersService,

@@ -2,12 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { request } from '../support/http.js';
 import {
+  PASSWORD,
   SERVICE_JWT_SECRET,
   spawnService,
   startService,
+  uniqueUsername,
   type ServiceProcess,
 } from '../support/service-process.js';
-import { PASSWORD, uniqueName } from '../support/test-app.js';
 
 // No PostgreSQL server here: without DATABASE_URL the compiled service runs PGlite in DATA_DIR.
 // PGlite needs ~5-10 s to create a database and ~3 s to open one, so the tests share processes
@@ -46,7 +47,7 @@ describe('the compiled service on the embedded database (PGlite)', () => {
   });
 
   it('registers, logs in and answers /me', async () => {
-    const username = uniqueName('alice');
+    const username = uniqueUsername('alice');
     const reg = await request(svc.base, 'POST', '/auth/register', {
       body: { username, password: PASSWORD },
     });
@@ -65,7 +66,7 @@ describe('the compiled service on the embedded database (PGlite)', () => {
 
   it('gives two concurrent registrations of one name one 201 and one 409 (pool of one)', async () => {
     for (let round = 0; round < 3; round++) {
-      const username = uniqueName(`race${round}`);
+      const username = uniqueUsername(`race${round}`);
       const results = await Promise.all(
         [username, username.toUpperCase()].map((name) =>
           request(svc.base, 'POST', '/auth/register', {
@@ -113,7 +114,7 @@ describe('the compiled service on the embedded database (PGlite)', () => {
   });
 
   it('takes over the stale lock of a SIGKILLed process and keeps what it had committed', async () => {
-    const bob = uniqueName('bob');
+    const bob = uniqueUsername('bob');
     const reg = await request(svc.base, 'POST', '/auth/register', {
       body: { username: bob, password: PASSWORD },
     });

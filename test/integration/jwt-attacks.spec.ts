@@ -35,7 +35,7 @@ const hmac256 = (secret: string | Buffer) => (input: string) =>
   createHmac('sha256', secret).update(input).digest('base64url');
 
 /** A token the service itself would issue, except for what a case overrides. */
-const claims = (sub: string) => ({ sub, iat: now(), exp: now() + 900 });
+const claims = (sub: string) => ({ sub, sv: 0, iat: now(), exp: now() + 900 });
 
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const RSA_PUBLIC_PEM = rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string;

@@ -10,13 +10,15 @@ import {
   type TestDatabase,
 } from '../support/postgres.js';
 import {
+  PASSWORD,
   PROJECT_ROOT,
+  registerAndLogin,
   spawnService,
   startService,
+  uniqueUsername,
   waitUntilHealthy,
   type ServiceProcess,
 } from '../support/service-process.js';
-import { newUser, PASSWORD, uniqueName } from '../support/test-app.js';
 
 /** The advisory lock key the service takes around its migrations (src/app/database/migrate.ts). */
 const MIGRATION_LOCK = '7310942001';
@@ -134,7 +136,7 @@ describeWithPostgres('the compiled service on PostgreSQL (DATABASE_URL)', () => 
     });
 
     it('registers, logs in and answers /me, storing the user in DATABASE_URL', async () => {
-      const username = uniqueName('carol');
+      const username = uniqueUsername('carol');
       const reg = await request(svc.base, 'POST', '/auth/register', {
         body: { username, password: PASSWORD },
       });
@@ -190,7 +192,7 @@ describeWithPostgres('the compiled service on PostgreSQL (DATABASE_URL)', () => 
 
     // one database, one JWT_SECRET: a user and a token from one process work on the other
     const [a, b] = services;
-    const user = await newUser(a.base);
+    const user = await registerAndLogin(a.base);
     const me = await request(b.base, 'GET', '/me', { token: user.token });
     expect(me.status).toBe(200);
     expect(me.body.id).toBe(user.id);

@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { request } from './http.js';
 
 /** The repository root, and the compiled service `npm test` builds before jest starts. */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -322,4 +323,34 @@ export async function startService(options: ServiceOptions = {}): Promise<Servic
       if (!portTaken || attempt >= 3) throw error;
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users over HTTP. Deliberately not test-app.ts: that one loads src/ into jest, which suites of
+// a spawned service neither need nor want (they test what `npm run build` produced).
+
+export const PASSWORD = 'correct-horse-battery';
+
+let counter = 0;
+
+/** A username no other test uses (3-64 of A-Za-z0-9._-). */
+export function uniqueUsername(prefix = 'user'): string {
+  return `${prefix}${Date.now().toString(36)}${process.pid.toString(36)}${(counter++).toString(36)}`;
+}
+
+/** Registers and logs in a fresh user on a running service. */
+export async function registerAndLogin(
+  base: string,
+  prefix = 'user',
+): Promise<{ id: string; username: string; token: string }> {
+  const username = uniqueUsername(prefix);
+  const reg = await request(base, 'POST', '/auth/register', {
+    body: { username, password: PASSWORD },
+  });
+  if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${reg.text}`);
+  const login = await request(base, 'POST', '/auth/login', {
+    body: { username, password: PASSWORD },
+  });
+  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
+  return { id: reg.body.id, username, token: login.body.accessToken };
 }

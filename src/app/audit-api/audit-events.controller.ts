@@ -7,30 +7,20 @@ import {
   Param,
   Post,
   Query,
-  UseGuards,
 } from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiBody,
-  ApiOperation,
-  ApiQuery,
-  ApiResponse,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { AuditQueryInvalidError, parseAuditQuery } from '../../audit/audit-query.js';
 import { auditEventSchema } from '../../audit/audit-event.schema.js';
 import { validateSubmission } from '../../audit/audit-event-validator.js';
 import { AuditService } from '../../audit/audit.service.js';
-import { JwtAuthGuard } from '../auth/jwt-auth.guard.js';
+import { Protected } from '../auth/protected.decorator.js';
 import { Roles, Scopes } from '../auth/roles.decorator.js';
-import { RolesGuard } from '../auth/roles.guard.js';
 import { ValidationFailedException } from '../http/schema-validation.pipe.js';
 import { parseId, parseCount } from './audit-params.js';
 
 @ApiTags('audit')
-@ApiBearerAuth()
 @Controller('audit')
-@UseGuards(JwtAuthGuard, RolesGuard)
+@Protected()
 export class AuditEventsController {
   constructor(private readonly audit: AuditService) {}
 

@@ -1,15 +1,13 @@
-import { Controller, Get, NotFoundException, Param, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AuditService } from '../../audit/audit.service.js';
-import { JwtAuthGuard } from '../auth/jwt-auth.guard.js';
+import { Protected } from '../auth/protected.decorator.js';
 import { Roles, Scopes } from '../auth/roles.decorator.js';
-import { RolesGuard } from '../auth/roles.guard.js';
 import { parseId, parseRange } from './audit-params.js';
 
 @ApiTags('audit')
-@ApiBearerAuth()
 @Controller('audit/verify')
-@UseGuards(JwtAuthGuard, RolesGuard)
+@Protected()
 @Roles('admin', 'auditor')
 @Scopes('audit:read')
 export class AuditVerifyController {

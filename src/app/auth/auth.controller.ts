@@ -3,6 +3,9 @@ import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { SchemaValidationPipe } from '../http/schema-validation.pipe.js';
 import { type Credentials, credentialsSchema, loginSchema } from './auth.schemas.js';
 import { AuthService } from './auth.service.js';
+import { CurrentPrincipal } from './current-principal.decorator.js';
+import { type Principal } from './principal.js';
+import { Protected } from './protected.decorator.js';
 
 @ApiTags('auth')
 @Controller('auth')
@@ -17,6 +20,16 @@ export class AuthController {
   @ApiResponse({ status: 409, description: 'username taken' })
   register(@Body(new SchemaValidationPipe<Credentials>(credentialsSchema)) body: Credentials) {
     return this.auth.register(body.username, body.password);
+  }
+
+  @Post('logout')
+  @HttpCode(204)
+  @Protected()
+  @ApiOperation({
+    summary: "End all of the caller's sessions: every token issued before is refused",
+  })
+  async logout(@CurrentPrincipal() principal: Principal): Promise<void> {
+    await this.auth.logout(principal.id);
   }
 
   @Post('login')

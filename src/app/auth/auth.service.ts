@@ -1,6 +1,8 @@
 import { ConflictException, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { AuditService } from '../../audit/audit.service.js';
+import { StrikeRefusalException } from '../../strikes/strike-refusal.exception.js';
+import { StrikesService } from '../../strikes/strikes.service.js';
 import { APP_CONFIG } from '../config/app-config.provider.js';
 import { type AppConfig } from '../config/app-config.js';
 import { UsernameTakenError } from '../users/users.repository.js';
@@ -17,6 +19,7 @@ export class AuthService {
     private readonly hasher: PasswordHasher,
     private readonly jwt: JwtService,
     private readonly audit: AuditService,
+    private readonly strikes: StrikesService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -52,7 +55,24 @@ export class AuthService {
       });
       throw new UnauthorizedException(BAD_CREDENTIALS);
     }
-    const accessToken = await this.jwt.signAsync({ sub: user.id });
+    // Only now, after a correct password, may the answer reveal that the account is blocked.
+    const session = await this.strikes.sessionState(user.id);
+    if (session?.status === 'blocked') {
+      await this.audit.record({
+        type: 'auth.login_refused',
+        userId: user.id,
+        outcome: 'denied',
+        threat: 'medium',
+        entityType: 'user',
+        targetId: user.id,
+        details: { reason: 'account_blocked' },
+      });
+      throw new StrikeRefusalException('account_blocked');
+    }
+    const accessToken = await this.jwt.signAsync({
+      sub: user.id,
+      sv: session?.sessionVersion ?? 0,
+    });
     await this.audit.record({
       type: 'auth.login',
       userId: user.id,
@@ -61,5 +81,15 @@ export class AuthService {
       targetId: user.id,
     });
     return { accessToken, expiresIn: this.config.jwtTtl };
+  }
+
+  /** Ends every session of the user: each token issued before is refused from now on. */
+  async logout(userId: string): Promise<void> {
+    await this.strikes.endSessions(userId, {
+      type: 'auth.logout',
+      entityType: 'user',
+      targetId: userId,
+      description: 'all sessions ended by the user',
+    });
   }
 }

@@ -45,7 +45,15 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     if (typeof payload.sub !== 'string' || !UUID.test(payload.sub)) {
       throw new InvalidTokenClaimsError('token subject is not a user id');
     }
-    return { kind: 'user', id: payload.sub, issuedAt: payload.iat };
+    if (!Number.isSafeInteger(payload.sv) || (payload.sv as number) < 0) {
+      throw new InvalidTokenClaimsError('token has no session version');
+    }
+    return {
+      kind: 'user',
+      id: payload.sub,
+      issuedAt: payload.iat,
+      sessionVersion: payload.sv as number,
+    };
   }
 
   private async servicePrincipal(payload: Record<string, unknown>): Promise<ServicePrincipal> {

@@ -5,6 +5,8 @@ export interface UserPrincipal {
   id: string;
   /** Token issue time, seconds since the epoch. */
   issuedAt: number;
+  /** The user's session version when the token was issued (claim `sv`). */
+  sessionVersion: number;
 }
 
 /** Another system calling with a service token: never a user, never charged a strike. */

@@ -23,6 +23,7 @@ export interface AppConfig {
   admin: { username: string; password: string } | null;
   logLevel: string;
   production: boolean;
+  strikes: { terminateAt: number; blockAt: number };
   /** Honour X-Forwarded-For from a reverse proxy (Express `trust proxy`). */
   trustProxy: boolean;
 }
@@ -85,6 +86,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
   }
   const trustProxy = parseBoolean(env, 'TRUST_PROXY', false, problems);
+  const terminateAt = parseInteger(env, 'STRIKES_TERMINATE_AT', 3, 1, 1_000_000, problems);
+  const blockAt = parseInteger(env, 'STRIKES_BLOCK_AT', 12, 1, 1_000_000, problems);
   const auditLogFile = env.AUDIT_LOG_FILE || 'audit.log';
   if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(auditLogFile)) {
     problems.push(
@@ -124,6 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
       logLevel,
       production,
       trustProxy,
+      strikes: { terminateAt, blockAt },
     },
     warnings,
   };

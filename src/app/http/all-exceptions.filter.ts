@@ -6,10 +6,11 @@ import {
   HttpStatus,
   Logger,
 } from '@nestjs/common';
-import { type Response } from 'express';
+import { type Request, type Response } from 'express';
 import { STATUS_CODES } from 'node:http';
 import { AuditEventInvalidError } from '../../audit/audit-event-validator.js';
 import { AuditLogUnavailableError } from '../../audit/audit-log-file.js';
+import { StrikesService } from '../../strikes/strikes.service.js';
 import { isDatabaseUnavailable } from '../database/database-errors.js';
 
 /** The error body of every response: `{statusCode, error, message}` plus `reason` / `errors`. */
@@ -29,9 +30,15 @@ export interface ErrorBody {
 export class AllExceptionsFilter implements ExceptionFilter {
   private readonly logger = new Logger('HTTP');
 
-  catch(exception: unknown, host: ArgumentsHost): void {
-    const response = host.switchToHttp().getResponse<Response>();
-    const body = this.toBody(exception);
+  constructor(private readonly strikes: StrikesService) {}
+
+  /** Charges the violation (if it is one), then renders; a strike that cannot be recorded is a 503. */
+  async catch(exception: unknown, host: ArgumentsHost): Promise<void> {
+    const http = host.switchToHttp();
+    const response = http.getResponse<Response>();
+    const body = this.toBody(
+      await this.strikes.chargeForException(exception, http.getRequest<Request>()),
+    );
     if (response.headersSent) return;
     response.status(body.statusCode).json(body);
   }

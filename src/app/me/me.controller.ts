@@ -1,14 +1,13 @@
-import { Controller, Get, UnauthorizedException, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, UnauthorizedException } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Protected } from '../auth/protected.decorator.js';
 import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
-import { JwtAuthGuard } from '../auth/jwt-auth.guard.js';
 import { type Principal } from '../auth/principal.js';
 import { UsersService } from '../users/users.service.js';
 
 @ApiTags('me')
-@ApiBearerAuth()
 @Controller('me')
-@UseGuards(JwtAuthGuard)
+@Protected()
 export class MeController {
   constructor(private readonly users: UsersService) {}
 

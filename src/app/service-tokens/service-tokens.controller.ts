@@ -1,10 +1,8 @@
-import { Body, Controller, Delete, Get, Param, Post, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, Param, Post, Query } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Protected } from '../auth/protected.decorator.js';
 import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
-import { JwtAuthGuard } from '../auth/jwt-auth.guard.js';
 import { type Principal } from '../auth/principal.js';
-import { Roles } from '../auth/roles.decorator.js';
-import { RolesGuard } from '../auth/roles.guard.js';
 import { SchemaValidationPipe, ValidationFailedException } from '../http/schema-validation.pipe.js';
 import {
   type IssueServiceTokenBody,
@@ -16,10 +14,8 @@ import { ServiceTokensService } from './service-tokens.service.js';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 @ApiTags('service tokens')
-@ApiBearerAuth()
 @Controller('auth/service-tokens')
-@UseGuards(JwtAuthGuard, RolesGuard)
-@Roles('admin')
+@Protected('admin')
 export class ServiceTokensController {
   constructor(private readonly tokens: ServiceTokensService) {}
 

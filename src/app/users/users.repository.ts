@@ -12,6 +12,7 @@ export class UsernameTakenError extends Error {
 }
 
 const UNIQUE_VIOLATION = '23505';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Every query on `users`, so services hold only logic. */
 @Injectable()
@@ -41,6 +42,26 @@ export class UsersRepository {
     }
   }
 
+  /** Sets a user's role; null when there is no such user (or the id is not a UUID). */
+  async updateRole(
+    manager: EntityManager,
+    id: string,
+    role: Role,
+  ): Promise<{ user: UserEntity; previousRole: Role } | null> {
+    if (!UUID.test(id)) return null;
+    // TypeORM answers UPDATE … RETURNING with [rows, affected].
+    const [rows] = await manager.query(
+      `UPDATE users u SET role = $2, updated_at = now()
+       FROM (SELECT id, role FROM users WHERE id = $1 FOR UPDATE) o
+       WHERE u.id = o.id RETURNING u.id, u.username, u.role, u.status, o.role AS "previousRole"`,
+      [id, role],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    const { previousRole, ...user } = row;
+    return { user, previousRole };
+  }
+
   findByUsername(username: string): Promise<UserEntity | null> {
     return this.dataSource
       .getRepository(UserEntity)
@@ -50,6 +71,7 @@ export class UsersRepository {
   }
 
   findById(id: string): Promise<UserEntity | null> {
+    if (!UUID.test(id)) return Promise.resolve(null);
     return this.dataSource.getRepository(UserEntity).findOneBy({ id });
   }
 }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type DataSource } from 'typeorm';
 import { AuditService } from '../../audit/audit.service.js';
+import { StrikesService } from '../../strikes/strikes.service.js';
 import { PasswordHasher } from '../auth/password-hasher.js';
 import { type Role, type UserEntity } from './user.entity.js';
 import { UsersRepository } from './users.repository.js';
@@ -14,11 +15,12 @@ export class UsersService {
     private readonly users: UsersRepository,
     private readonly hasher: PasswordHasher,
     private readonly audit: AuditService,
+    private readonly strikes: StrikesService,
   ) {}
 
   /**
-   * Creates a user in one transaction: everything that must exist with a user (its strike counter,
-   * its audit record) joins this transaction, so no user can exist without them.
+   * Creates a user in one transaction with its audit record and its strike counter: no user can
+   * exist without a counter.
    */
   async create(username: string, password: string, role: Role = 'user'): Promise<UserEntity> {
     const passwordHash = await this.hasher.hash(password);
@@ -34,7 +36,27 @@ export class UsersService {
         },
         { manager },
       );
+      await this.strikes.enroll(user.id, manager);
       return user;
+    });
+  }
+
+  /** Grants a role; audited with the previous one. Null for an unknown user. */
+  async setRole(id: string, role: Role): Promise<UserEntity | null> {
+    return this.dataSource.transaction(async (manager) => {
+      const changed = await this.users.updateRole(manager, id, role);
+      if (!changed) return null;
+      await this.audit.record(
+        {
+          type: 'user.role_changed',
+          userId: id,
+          entityType: 'user',
+          targetId: id,
+          details: { from: changed.previousRole, to: role },
+        },
+        { manager },
+      );
+      return changed.user;
     });
   }
 

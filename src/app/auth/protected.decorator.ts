@@ -1,0 +1,24 @@
+import { applyDecorators, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiResponse } from '@nestjs/swagger';
+import { StrikeGuard } from '../../strikes/strike.guard.js';
+import { type Role } from '../users/user.entity.js';
+import { JwtAuthGuard } from './jwt-auth.guard.js';
+import { Roles } from './roles.decorator.js';
+import { RolesGuard } from './roles.guard.js';
+
+/**
+ * A route for authenticated callers: JWT first, then the strike guard (blocked account, terminated
+ * session), then the role check, whose 403 is a violation charged by the exception filter.
+ */
+export function Protected(...roles: Role[]) {
+  return applyDecorators(
+    UseGuards(JwtAuthGuard, StrikeGuard, RolesGuard),
+    ...(roles.length ? [Roles(...roles)] : []),
+    ApiBearerAuth(),
+    ApiResponse({ status: 401, description: 'no valid token, or `reason: "session_terminated"`' }),
+    ApiResponse({
+      status: 403,
+      description: '`reason: "account_blocked"`, or a role the caller lacks',
+    }),
+  );
+}

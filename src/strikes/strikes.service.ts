@@ -1,0 +1,376 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+  ServiceUnavailableException,
+} from '@nestjs/common';
+import { type Request } from 'express';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { type DataSource, type EntityManager } from 'typeorm';
+import { currentRequestContext } from '../audit/audit-context.js';
+import { type AuditEvent } from '../audit/audit-record.js';
+import { AuditService } from '../audit/audit.service.js';
+import { SessionStateCache } from './session-state.cache.js';
+import {
+  type SessionState,
+  type StrikeCounter,
+  StrikeCounterStore,
+  type ViolationOutcome,
+} from './strike-counter.store.js';
+import { STRIKES_MODULE_OPTIONS } from './strikes.module-definition.js';
+import { violationOf } from './violation-policy.js';
+import {
+  type ResolvedStrikesOptions,
+  resolveStrikesOptions,
+  type StrikesModuleOptions,
+} from './strikes.options.js';
+
+/** What recording a violation did. */
+export interface ViolationResult {
+  counter: StrikeCounter;
+  terminated: boolean;
+  blocked: boolean;
+}
+
+interface Pending {
+  userId: string;
+  weight: number;
+  reason: string;
+  context: {
+    actorId: string | null;
+    ip: string | null;
+    method: string | null;
+    path: string | null;
+  };
+  resolve(result: ViolationResult): void;
+  reject(error: unknown): void;
+}
+
+const DEADLOCK = '40P01';
+const MAX_RETRIES = 5;
+
+/**
+ * Strike counters: enrollment, violations, unblocking, session state. Violations from concurrent
+ * requests are batched into one transaction (one commit, one audit append for all of them); each
+ * caller's promise resolves once its strike and events are committed and in the log file.
+ */
+@Injectable()
+export class StrikesService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('Strikes');
+  readonly options: ResolvedStrikesOptions;
+  private readonly store: StrikeCounterStore;
+  readonly cache: SessionStateCache;
+  private queue: Pending[] = [];
+  private draining = false;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly audit: AuditService,
+    @Inject(STRIKES_MODULE_OPTIONS) options: StrikesModuleOptions,
+  ) {
+    this.options = resolveStrikesOptions(options);
+    this.store = new StrikeCounterStore(dataSource);
+    this.cache = new SessionStateCache(
+      dataSource,
+      this.options.sharedDatabase,
+      this.options.cacheSize,
+    );
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.cache.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.cache.stop();
+  }
+
+  /**
+   * Creates a user's counter inside the transaction that creates the user (pass its manager), with
+   * a `strike_counter.created` event: no user exists without a counter.
+   */
+  async enroll(userId: string, manager: EntityManager): Promise<void> {
+    if (await this.store.enroll(manager, userId)) {
+      await this.audit.record(
+        { type: 'strike_counter.created', userId, entityType: 'strike_counter', targetId: userId },
+        { manager },
+      );
+    }
+  }
+
+  /** Enrolls users that have no counter yet (backfill); answers how many were created. */
+  async enrollMany(userIds: string[]): Promise<number> {
+    let created = 0;
+    for (const userId of userIds) {
+      await this.dataSource.transaction(async (manager) => {
+        if (await this.store.enroll(manager, userId)) {
+          created++;
+          await this.audit.record(
+            {
+              type: 'strike_counter.created',
+              userId,
+              entityType: 'strike_counter',
+              targetId: userId,
+              details: { backfill: true },
+            },
+            { manager },
+          );
+        }
+      });
+    }
+    return created;
+  }
+
+  /**
+   * Charges a violation of `weight` to a user. Resolves once the counter change and its events
+   * (`strike.recorded`, and `session.terminated` / `account.blocked` when a threshold is crossed)
+   * are committed together and in the log file.
+   */
+  recordViolation(userId: string, weight = 1, reason = 'violation'): Promise<ViolationResult> {
+    if (!Number.isSafeInteger(weight) || weight < 1)
+      return Promise.reject(new Error('weight must be a positive integer'));
+    // The batch runs in whichever request started it: take this request's context now.
+    const request = currentRequestContext((r) => this.audit.actorOf(r));
+    const context = {
+      actorId: request?.actorId ?? null,
+      ip: request?.ip ?? null,
+      method: request?.method ?? null,
+      path: request?.path ?? null,
+    };
+    return new Promise((resolve, reject) => {
+      this.queue.push({ userId, weight, reason, context, resolve, reject });
+      void this.drain();
+    });
+  }
+
+  /**
+   * Charges the request's user when `exception` is a violation, and answers what to respond with:
+   * the exception itself (the violating request keeps its own response), or a 503 when the strike
+   * could not be recorded and the module fails closed — a violation is never silently dropped.
+   */
+  async chargeForException(exception: unknown, request: Request): Promise<unknown> {
+    const violation = violationOf(exception, request, this.options);
+    if (!violation) return exception;
+    try {
+      await this.recordViolation(violation.userId, violation.weight, violation.reason);
+      return exception;
+    } catch (error) {
+      this.logger.error(
+        `violation by ${violation.userId} not recorded: ${(error as Error).message}`,
+      );
+      if (!this.options.failClosed) return exception;
+      return new ServiceUnavailableException(
+        {
+          message:
+            'the violation could not be recorded, so the request is refused; try again later',
+          reason: 'database_unavailable',
+        },
+        { cause: error },
+      );
+    }
+  }
+
+  /** Unblocks an account and resets its counters; `account.unblocked` names the actor and reason. */
+  async unblock(
+    userId: string,
+    actorId: string | null,
+    reason: string,
+  ): Promise<StrikeCounter | null> {
+    const result = await this.dataSource.transaction(async (manager) => {
+      const changed = await this.store.unblock(manager, userId);
+      if (!changed) return null;
+      await this.store.notify(manager, userId);
+      await this.audit.record(
+        {
+          type: 'account.unblocked',
+          userId,
+          actorId,
+          entityType: 'strike_counter',
+          targetId: userId,
+          description: reason,
+          details: { reason, wasBlocked: changed.wasBlocked },
+        },
+        { manager },
+      );
+      return changed.counter;
+    });
+    if (result) {
+      this.cache.invalidate(userId);
+      await this.hook(this.options.onUnblocked, userId, result);
+    }
+    return result;
+  }
+
+  /** Ends every session of a user (logout): tokens issued before are refused from now on. */
+  async endSessions(userId: string, event: Omit<AuditEvent, 'userId'>): Promise<number | null> {
+    const version = await this.dataSource.transaction(async (manager) => {
+      const v = await this.store.bumpSession(manager, userId);
+      if (v === null) return null;
+      await this.store.notify(manager, userId);
+      await this.audit.record({ ...event, userId }, { manager });
+      return v;
+    });
+    this.cache.invalidate(userId);
+    return version;
+  }
+
+  /** The session state the guard checks: from the cache, else from the database (then cached). */
+  async sessionState(userId: string): Promise<SessionState | null> {
+    const cached = this.cache.get(userId);
+    if (cached) return cached;
+    const generation = this.cache.snapshot();
+    const state = await this.store.sessionState(userId);
+    if (state) this.cache.set(userId, state, generation);
+    return state;
+  }
+
+  find(userId: string): Promise<StrikeCounter | null> {
+    return this.store.find(userId);
+  }
+
+  list(
+    status: 'active' | 'blocked' | undefined,
+    limit: number,
+    afterUserId?: string,
+  ): Promise<StrikeCounter[]> {
+    return this.store.list(status, limit, afterUserId);
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.options.maxBatch);
+        await this.commitBatch(batch);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /**
+   * One transaction for a batch. Rows are locked in user-id order, and before the chain head,
+   * so batches on several instances never deadlock each other (a deadlock is retried anyway).
+   */
+  private async commitBatch(batch: Pending[]): Promise<void> {
+    const ordered = [...batch].sort((a, b) =>
+      a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0,
+    );
+    let outcomes: Map<Pending, ViolationOutcome>;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        outcomes = await this.dataSource.transaction((manager) =>
+          this.applyBatch(manager, ordered),
+        );
+        break;
+      } catch (error) {
+        const code = (error as { driverError?: { code?: string } }).driverError?.code;
+        if (code === DEADLOCK && attempt < MAX_RETRIES) continue;
+        this.logger.error(
+          `could not record ${batch.length} violation(s): ${(error as Error).message}`,
+        );
+        for (const p of batch) p.reject(error);
+        return;
+      }
+    }
+    for (const p of batch) {
+      const o = outcomes.get(p)!;
+      if (o.terminated || o.blocked) this.cache.invalidate(p.userId);
+      p.resolve(o);
+    }
+    for (const p of batch) {
+      const o = outcomes.get(p)!;
+      if (o.terminated) await this.hook(this.options.onSessionTerminated, p.userId, o.counter);
+      if (o.blocked) await this.hook(this.options.onBlocked, p.userId, o.counter);
+    }
+  }
+
+  private async applyBatch(
+    manager: EntityManager,
+    batch: Pending[],
+  ): Promise<Map<Pending, ViolationOutcome>> {
+    const { terminateAt, blockAt } = this.options;
+    const outcomes = new Map<Pending, ViolationOutcome>();
+    const events: AuditEvent[] = [];
+    for (const p of batch) {
+      let outcome = await this.store.addViolation(
+        manager,
+        p.userId,
+        p.weight,
+        terminateAt,
+        blockAt,
+      );
+      if (!outcome) {
+        // Safety net for a user created outside enroll(): enroll now, then charge.
+        await this.store.enroll(manager, p.userId);
+        events.push({
+          type: 'strike_counter.created',
+          userId: p.userId,
+          entityType: 'strike_counter',
+          targetId: p.userId,
+          details: { lazy: true },
+        });
+        outcome = (await this.store.addViolation(
+          manager,
+          p.userId,
+          p.weight,
+          terminateAt,
+          blockAt,
+        ))!;
+      }
+      outcomes.set(p, outcome);
+      const c = outcome.counter;
+      const base = {
+        userId: p.userId,
+        entityType: 'strike_counter',
+        targetId: p.userId,
+        ...p.context,
+      };
+      events.push({
+        ...base,
+        type: 'strike.recorded',
+        outcome: 'denied',
+        threat: 'low',
+        description: p.reason,
+        details: { weight: p.weight, reason: p.reason, count: c.count, blocker: c.blocker },
+      });
+      if (outcome.terminated) {
+        events.push({
+          ...base,
+          type: 'session.terminated',
+          outcome: 'success',
+          threat: 'medium',
+          details: { reason: 'strikes', sessionVersion: c.sessionVersion, terminateAt },
+        });
+      }
+      if (outcome.blocked) {
+        events.push({
+          ...base,
+          type: 'account.blocked',
+          outcome: 'success',
+          threat: 'high',
+          details: { blocker: c.blocker, blockAt },
+        });
+      }
+      if (outcome.terminated || outcome.blocked) await this.store.notify(manager, p.userId);
+    }
+    await this.audit.recordMany(events, { manager });
+    return outcomes;
+  }
+
+  private async hook(
+    fn: ((userId: string, counter: StrikeCounter) => void | Promise<void>) | undefined,
+    userId: string,
+    counter: StrikeCounter,
+  ): Promise<void> {
+    if (!fn) return;
+    try {
+      await fn(userId, counter);
+    } catch (error) {
+      this.logger.error(`strike hook failed for user ${userId}: ${(error as Error).message}`);
+    }
+  }
+}

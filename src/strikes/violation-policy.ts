@@ -1,0 +1,89 @@
+import { type ExecutionContext, HttpException, HttpStatus } from '@nestjs/common';
+import { type Reflector } from '@nestjs/core';
+import { type Request } from 'express';
+import { StrikeRefusalException } from './strike-refusal.exception.js';
+import { NO_STRIKES_KEY, STRIKE_ON_KEY, type StrikeOnRule } from './strikes.decorators.js';
+import { type ResolvedStrikesOptions } from './strikes.options.js';
+import { ViolationException } from './violation.exception.js';
+
+/** What the route says about strikes, captured where the handler is known (guard, interceptor). */
+interface RoutePolicy {
+  noStrikes: boolean;
+  rules: StrikeOnRule[];
+}
+
+const ROUTE_POLICY = Symbol('strikeguard:route-policy');
+const CHARGED = Symbol('strikeguard:charged');
+
+type PolicyRequest = Request & { [ROUTE_POLICY]?: RoutePolicy; [CHARGED]?: true };
+
+/** A violation to charge: who, how much, why. */
+export interface Violation {
+  userId: string;
+  weight: number;
+  reason: string;
+}
+
+/**
+ * Remembers the route's `@NoStrikes` / `@StrikeOn` metadata on the request: an exception filter
+ * for a guard's exception no longer knows which handler was meant.
+ */
+export function captureRoutePolicy(context: ExecutionContext, reflector: Reflector): void {
+  const request = context.switchToHttp().getRequest<PolicyRequest>();
+  if (request[ROUTE_POLICY]) return;
+  const targets = [context.getHandler(), context.getClass()];
+  request[ROUTE_POLICY] = {
+    noStrikes: reflector.getAllAndOverride<boolean>(NO_STRIKES_KEY, targets) ?? false,
+    rules: targets.flatMap(
+      (t) => (Reflect.getMetadata(STRIKE_ON_KEY, t) as StrikeOnRule[] | undefined) ?? [],
+    ),
+  };
+}
+
+/**
+ * The violation an exception amounts to, or null. Decided once per request (a guard, an
+ * interceptor and a filter may all ask): the first asker gets the answer, the others null.
+ */
+export function violationOf(
+  exception: unknown,
+  request: Request,
+  options: ResolvedStrikesOptions,
+): Violation | null {
+  const req = request as PolicyRequest;
+  if (req[CHARGED]) return null;
+  const principal = options.principalOf(request);
+  // Anonymous requests and service tokens are never charged: nobody can lock out a victim.
+  if (!principal) return null;
+  if (exception instanceof StrikeRefusalException) return null;
+  const policy = req[ROUTE_POLICY];
+  if (policy?.noStrikes) return null;
+  const found = match(exception, policy?.rules ?? [], options);
+  if (!found) return null;
+  req[CHARGED] = true;
+  return { userId: principal.userId, ...found };
+}
+
+function match(
+  exception: unknown,
+  rules: StrikeOnRule[],
+  options: ResolvedStrikesOptions,
+): { weight: number; reason: string } | null {
+  if (exception instanceof ViolationException)
+    return { weight: exception.weight, reason: exception.violation };
+  for (const rule of rules) {
+    if (exception instanceof rule.exception) return { weight: rule.weight, reason: rule.reason };
+  }
+  for (const rule of options.violations) {
+    if (exception instanceof rule.exception) {
+      return { weight: rule.weight ?? 1, reason: rule.reason ?? rule.exception.name };
+    }
+  }
+  if (
+    options.forbiddenWeight > 0 &&
+    exception instanceof HttpException &&
+    exception.getStatus() === HttpStatus.FORBIDDEN
+  ) {
+    return { weight: options.forbiddenWeight, reason: 'forbidden' };
+  }
+  return null;
+}
