@@ -21,3 +21,19 @@ export { type VerifyResult } from './audit/audit-verifier.js';
 export { canonicalJson } from './audit/jcs.js';
 export { hashRecord } from './audit/audit-hash.js';
 export { type ActorResolver } from './audit/audit-context.js';
+
+export { StrikesModule } from './strikes/strikes.module.js';
+export { StrikesService, type ViolationResult } from './strikes/strikes.service.js';
+export { StrikeGuard } from './strikes/strike.guard.js';
+export { StrikesInterceptor } from './strikes/strikes.interceptor.js';
+export { StrikesExceptionFilter } from './strikes/strikes-exception.filter.js';
+export { ViolationException } from './strikes/violation.exception.js';
+export { StrikeRefusalException, type RefusalReason } from './strikes/strike-refusal.exception.js';
+export { StrikeOn, NoStrikes, type StrikeOnRule } from './strikes/strikes.decorators.js';
+export {
+  type StrikesModuleOptions,
+  type StrikesPrincipal,
+  type ViolationRule,
+  defaultPrincipalOf,
+} from './strikes/strikes.options.js';
+export { type StrikeCounter } from './strikes/strike-counter.store.js';

@@ -8,6 +8,7 @@ import { DataSource } from 'typeorm';
 import { AuditModule } from '../audit/audit.module.js';
 import { StrikesInterceptor } from '../strikes/strikes.interceptor.js';
 import { StrikesModule } from '../strikes/strikes.module.js';
+import { MetricsController } from './metrics/metrics.controller.js';
 import { AdminController } from './admin/admin.controller.js';
 import { StrikesEnrollmentService } from './admin/strikes-enrollment.service.js';
 import { AuditEventsController } from './audit-api/audit-events.controller.js';
@@ -83,6 +84,7 @@ export class AppModule {
         AuditVerifyController,
         ServiceTokensController,
         AdminController,
+        MetricsController,
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },

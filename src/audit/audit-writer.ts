@@ -9,6 +9,7 @@ import {
 import { AuditLogUnavailableError, type AuditLogFile } from './audit-log-file.js';
 import { type AuditRecord, type UnchainedRecord } from './audit-record.js';
 import { type AuditStore } from './audit-store.js';
+import { metrics } from './metrics.js';
 
 interface Waiter {
   records: UnchainedRecord[];
@@ -87,7 +88,9 @@ export class AuditWriter implements EntitySubscriberInterface {
     const list = this.inTransaction.get(runner);
     if (!list) return;
     this.inTransaction.delete(runner);
-    return Promise.all(list.map((p) => this.file.write(p.ticket, p.records))).then(() => undefined);
+    return Promise.all(list.map((p) => this.file.write(p.ticket, p.records))).then(() => {
+      metrics.auditAppends.inc(list.reduce((n, p) => n + p.records.length, 0));
+    });
   }
 
   /** TypeORM hook: the caller's transaction (or a savepoint in it) rolled back. */

@@ -16,6 +16,7 @@ import { type AuditEvent, type AuditRecord, type UnchainedRecord } from './audit
 import { AuditStore, RECORD_SELECT } from './audit-store.js';
 import { AuditVerifier, type VerifyResult } from './audit-verifier.js';
 import { AuditWriter } from './audit-writer.js';
+import { metrics } from './metrics.js';
 import { redact } from './redact.js';
 import { AUDIT_MODULE_OPTIONS } from './audit.module-definition.js';
 import {
@@ -98,15 +99,25 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
     events: AuditEvent[],
     options: { manager?: EntityManager } = {},
   ): Promise<AuditRecord[]> {
+    const started = process.hrtime.bigint();
     const context = currentRequestContext(this.options.actorOf);
     const records = events.map((e) => {
       assertValidEvent(e);
       return toRecord(e, context);
     });
     try {
-      return options.manager
+      const appended = options.manager
         ? await this.writer.appendInTransaction(options.manager, records)
         : await this.writer.append(records);
+      if (!options.manager) {
+        // In a caller's transaction the records count once it commits (see AuditWriter).
+        metrics.auditAppends.inc(appended.length);
+        metrics.auditAppendSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      }
+      return appended;
+    } catch (error) {
+      metrics.auditAppendFailures.inc();
+      throw error;
     } finally {
       if (this.file.broken) this.scheduleRepair();
     }
@@ -138,12 +149,14 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Recomputes hashes and links (all, or an id range) and cross-checks this instance's log file. */
-  verify(range: { fromId?: number; toId?: number } = {}): Promise<VerifyResult> {
-    return this.verifier.verify(range, {
+  async verify(range: { fromId?: number; toId?: number } = {}): Promise<VerifyResult> {
+    const result = await this.verifier.verify(range, {
       instanceId: this.options.instanceId,
       files: this.file.files(),
       lastId: this.file.lastId,
     });
+    metrics.verifications.inc({ result: result.ok ? 'ok' : 'failed' });
+    return result;
   }
 
   /** False when the log file cannot be written (the audit trail then refuses appends). */

@@ -6,6 +6,7 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { type Request } from 'express';
+import { metrics } from '../audit/metrics.js';
 import { AccessDeniedCoalescer } from './access-denied.coalescer.js';
 import { type RefusalReason, StrikeRefusalException } from './strike-refusal.exception.js';
 import { StrikesService } from './strikes.service.js';
@@ -51,6 +52,7 @@ export class StrikeGuard implements CanActivate {
   }
 
   private async refuse(request: Request, userId: string, reason: RefusalReason): Promise<never> {
+    metrics.accessDenied.inc({ reason });
     await this.denials.denied(
       request.headers.authorization ?? `${userId}:anonymous`,
       userId,

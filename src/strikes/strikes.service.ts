@@ -12,6 +12,7 @@ import { type DataSource, type EntityManager } from 'typeorm';
 import { currentRequestContext } from '../audit/audit-context.js';
 import { type AuditEvent } from '../audit/audit-record.js';
 import { AuditService } from '../audit/audit.service.js';
+import { metrics } from '../audit/metrics.js';
 import { SessionStateCache } from './session-state.cache.js';
 import {
   type SessionState,
@@ -197,6 +198,7 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
       return changed.counter;
     });
     if (result) {
+      metrics.unblocks.inc();
       this.cache.invalidate(userId);
       await this.hook(this.options.onUnblocked, userId, result);
     }
@@ -279,6 +281,10 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
     for (const p of batch) {
       const o = outcomes.get(p)!;
       if (o.terminated || o.blocked) this.cache.invalidate(p.userId);
+      metrics.strikes.inc();
+      metrics.strikeWeight.inc(p.weight);
+      if (o.terminated) metrics.terminations.inc();
+      if (o.blocked) metrics.blocks.inc();
       p.resolve(o);
     }
     for (const p of batch) {

@@ -24,6 +24,8 @@ export interface AppConfig {
   logLevel: string;
   production: boolean;
   strikes: { terminateAt: number; blockAt: number };
+  /** Bearer token GET /metrics requires; unset: metrics are open (bind them privately). */
+  metricsToken: string | null;
   /** Honour X-Forwarded-For from a reverse proxy (Express `trust proxy`). */
   trustProxy: boolean;
 }
@@ -128,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
       production,
       trustProxy,
       strikes: { terminateAt, blockAt },
+      metricsToken: env.METRICS_TOKEN || null,
     },
     warnings,
   };

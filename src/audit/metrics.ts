@@ -1,0 +1,53 @@
+import { Counter, Histogram, register } from 'prom-client';
+
+/**
+ * Prometheus metrics of the library, in prom-client's default registry (the host exposes it).
+ * Created once per process, so several module instances (tests) share them.
+ */
+function counter(name: string, help: string, labelNames: string[] = []): Counter {
+  return (
+    (register.getSingleMetric(name) as Counter | undefined) ??
+    new Counter({ name, help, labelNames })
+  );
+}
+
+function histogram(name: string, help: string, buckets: number[]): Histogram {
+  return (
+    (register.getSingleMetric(name) as Histogram | undefined) ??
+    new Histogram({ name, help, buckets })
+  );
+}
+
+export const metrics = {
+  auditAppends: counter(
+    'strikeguard_audit_appends_total',
+    'Audit records committed and written to the log file',
+  ),
+  auditAppendSeconds: histogram(
+    'strikeguard_audit_append_duration_seconds',
+    'Time from record() to its acknowledgement (committed and in the log file)',
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  ),
+  auditAppendFailures: counter(
+    'strikeguard_audit_append_failures_total',
+    'Audit appends that failed (not acknowledged)',
+  ),
+  verifications: counter(
+    'strikeguard_audit_verifications_total',
+    'Audit chain verifications by result',
+    ['result'],
+  ),
+  strikes: counter('strikeguard_strikes_total', 'Violations recorded (strike.recorded events)'),
+  strikeWeight: counter(
+    'strikeguard_strike_weight_total',
+    'Sum of the weights of recorded violations',
+  ),
+  terminations: counter('strikeguard_sessions_terminated_total', 'Session terminations by strikes'),
+  blocks: counter('strikeguard_accounts_blocked_total', 'Accounts blocked'),
+  unblocks: counter('strikeguard_accounts_unblocked_total', 'Accounts unblocked by an admin'),
+  accessDenied: counter(
+    'strikeguard_access_denied_total',
+    'Requests refused for a blocked account or a terminated session',
+    ['reason'],
+  ),
+};
