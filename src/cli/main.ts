@@ -10,6 +10,7 @@ import {
 } from './audit-commands.js';
 import { type AuditSource, DatabaseSource, HttpSource } from './audit-source.js';
 import { CliError } from './cli-error.js';
+import { defaultAuditLogDir, enrollMissingCommand, unblockCommand } from './strikes-commands.js';
 
 const USAGE = `strikeguard — the security team's command line
 
@@ -20,6 +21,8 @@ Usage:
                            [--details key=value ...] [--limit N] [--cursor C]
   strikeguard audit tail [-n N] [-f] [--interval MS]
   strikeguard audit export --format jsonl [search filters]
+  strikeguard strikes unblock <userId> --reason TEXT      (DATABASE_URL; records the CLI user as actor)
+  strikeguard strikes enroll-missing                      (DATABASE_URL; a counter for every user without one)
 
 Where the audit trail is read:
   DATABASE_URL=postgres://…        straight from PostgreSQL
@@ -65,6 +68,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, io: Output): P
       follow: { type: 'boolean', short: 'f' },
       lines: { type: 'string', short: 'n' },
       interval: { type: 'string' },
+      reason: { type: 'string' },
       ...Object.fromEntries(Object.keys(FILTERS).map((k) => [k, { type: 'string' as const }])),
     },
   });
@@ -72,6 +76,24 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, io: Output): P
   if (values.help || !area) {
     io.out(USAGE);
     return values.help ? 0 : 2;
+  }
+  if (area === 'strikes') {
+    const databaseUrl = values['database-url'] ?? env.DATABASE_URL;
+    if (!databaseUrl) {
+      throw new CliError(
+        'strikes commands need DATABASE_URL (with the embedded database, stop the service or use the admin API)',
+      );
+    }
+    if (command === 'unblock')
+      return unblockCommand(
+        databaseUrl,
+        defaultAuditLogDir(env),
+        positionals[2],
+        values.reason,
+        io,
+      );
+    if (command === 'enroll-missing')
+      return enrollMissingCommand(databaseUrl, defaultAuditLogDir(env), io);
   }
   if (area !== 'audit' || !['verify', 'search', 'tail', 'export'].includes(command ?? '')) {
     throw new CliError(`unknown command "${positionals.join(' ')}" (try --help)`);
