@@ -38,8 +38,15 @@ async function main(): Promise<void> {
     console.log(`strikeguard: embedded PostgreSQL (PGlite) in ${config.dataDir}`);
   }
 
-  const app = await createApp(config, db);
-  await app.listen(config.port);
+  let app;
+  try {
+    app = await createApp(config, db);
+    await app.listen(config.port);
+  } catch (error) {
+    // Close the embedded database cleanly (and release its lock) before giving up.
+    await embedded?.stop().catch(() => undefined);
+    throw error;
+  }
   console.log(`strikeguard: listening on http://localhost:${config.port} (API docs at /docs)`);
 
   let stopping = false;

@@ -36,7 +36,8 @@ export class AccessDeniedCoalescer implements OnApplicationShutdown {
 
   /** Records (or counts) one refusal of `token` for `userId`. */
   async denied(token: string, userId: string, reason: RefusalReason): Promise<void> {
-    const key = createHash('sha256').update(token).digest('hex').slice(0, 32);
+    // Per token and reason: after an unblock, a token's refusals are a different story.
+    const key = createHash('sha256').update(`${reason}\u0000${token}`).digest('hex').slice(0, 32);
     const now = Date.now();
     const open = this.windows.get(key);
     if (open && now - open.startedAt < WINDOW_MS) {

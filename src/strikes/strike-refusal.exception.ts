@@ -7,8 +7,18 @@ export class StrikeRefusalException extends HttpException {
   constructor(readonly reason: RefusalReason) {
     super(
       reason === 'account_blocked'
-        ? { message: 'this account is blocked; an administrator must unblock it', reason }
-        : { message: 'this session was terminated; log in again', reason },
+        ? {
+            statusCode: 403,
+            error: 'Forbidden',
+            message: 'this account is blocked; an administrator must unblock it',
+            reason,
+          }
+        : {
+            statusCode: 401,
+            error: 'Unauthorized',
+            message: 'this session was terminated; log in again',
+            reason,
+          },
       reason === 'account_blocked' ? HttpStatus.FORBIDDEN : HttpStatus.UNAUTHORIZED,
     );
     this.name = this.constructor.name;

@@ -12,6 +12,7 @@ import { type DataSource, type EntityManager } from 'typeorm';
 import { currentRequestContext } from '../audit/audit-context.js';
 import { type AuditEvent } from '../audit/audit-record.js';
 import { AuditService } from '../audit/audit.service.js';
+import { isDatabaseUnavailable } from '../audit/database-errors.js';
 import { metrics } from '../audit/metrics.js';
 import { SessionStateCache } from './session-state.cache.js';
 import {
@@ -141,7 +142,7 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
       path: request?.path ?? null,
     };
     return new Promise((resolve, reject) => {
-      this.queue.push({ userId, weight, reason, context, resolve, reject });
+      this.queue.push({ userId, weight, reason: cleanReason(reason), context, resolve, reject });
       void this.drain();
     });
   }
@@ -271,6 +272,11 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
       } catch (error) {
         const code = (error as { driverError?: { code?: string } }).driverError?.code;
         if (code === DEADLOCK && attempt < MAX_RETRIES) continue;
+        // One bad violation must not sink the others batched with it: retry them one by one.
+        if (batch.length > 1 && !isDatabaseUnavailable(error)) {
+          for (const p of batch) await this.commitBatch([p]);
+          return;
+        }
         this.logger.error(
           `could not record ${batch.length} violation(s): ${(error as Error).message}`,
         );
@@ -311,14 +317,15 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
       );
       if (!outcome) {
         // Safety net for a user created outside enroll(): enroll now, then charge.
-        await this.store.enroll(manager, p.userId);
-        events.push({
-          type: 'strike_counter.created',
-          userId: p.userId,
-          entityType: 'strike_counter',
-          targetId: p.userId,
-          details: { lazy: true },
-        });
+        // Another instance may enroll the user at the same moment: one event, from whoever created it.
+        if (await this.store.enroll(manager, p.userId))
+          events.push({
+            type: 'strike_counter.created',
+            userId: p.userId,
+            entityType: 'strike_counter',
+            targetId: p.userId,
+            details: { lazy: true },
+          });
         outcome = (await this.store.addViolation(
           manager,
           p.userId,
@@ -379,4 +386,10 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
       this.logger.error(`strike hook failed for user ${userId}: ${(error as Error).message}`);
     }
   }
+}
+
+/** A reason may quote client input: make it storable (no NUL, well-formed, bounded). */
+function cleanReason(reason: string): string {
+  const text = String(reason).replaceAll('\u0000', '').toWellFormed();
+  return (text.length > 1024 ? `${text.slice(0, 1021)}...` : text) || 'violation';
 }

@@ -9,7 +9,15 @@ export class ViolationException extends HttpException {
     readonly violation: string,
     readonly weight = 1,
   ) {
-    super({ message: violation, reason: 'violation' }, HttpStatus.FORBIDDEN);
+    super(
+      {
+        statusCode: HttpStatus.FORBIDDEN,
+        error: 'Forbidden',
+        message: violation,
+        reason: 'violation',
+      },
+      HttpStatus.FORBIDDEN,
+    );
     if (!Number.isSafeInteger(weight) || weight < 1)
       throw new Error('ViolationException: weight must be a positive integer');
     this.name = this.constructor.name;

@@ -171,9 +171,29 @@ describeWithPostgres('the compiled service on PostgreSQL (DATABASE_URL)', () => 
         spawnService({ env: { DATABASE_URL: db.url } }),
         spawnService({ env: { DATABASE_URL: db.url } }),
       ]);
-      // The services poll the lock (pg_try_advisory_lock): while the test holds it, neither may
-      // migrate or serve, and neither gives up.
-      await new Promise((resolve) => setTimeout(resolve, 3000));
+      // The services poll the lock (pg_try_advisory_lock): wait until both sessions are polling
+      // it, then a little longer; while the test holds it neither may migrate or serve, and
+      // neither gives up.
+      const polling = async () => {
+        const [row] = await query<{ n: number }>(
+          db.url,
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+           WHERE datname = current_database() AND pid <> pg_backend_pid()
+             AND query LIKE '%pg_try_advisory_lock%'`,
+        );
+        return row.n;
+      };
+      const deadline = Date.now() + 30_000;
+      while ((await polling()) < 2) {
+        for (const s of services) {
+          if (s.exit()) throw new Error(`a service exited while waiting:\n${s.tail()}`);
+        }
+        if (Date.now() > deadline) {
+          throw new Error('the services never tried the migration lock (pg_try_advisory_lock)');
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500)); // a few more polls each
       for (const s of services) {
         if (s.exit()) throw new Error(`a service exited while waiting:\n${s.tail()}`);
       }
