@@ -7,6 +7,8 @@ import {
 import { Reflector } from '@nestjs/core';
 import { type Request } from 'express';
 import { metrics } from '../audit/metrics.js';
+import { type SessionState } from './strike-counter.store.js';
+import { type StrikesPrincipal } from './strikes.options.js';
 import { AccessDeniedCoalescer } from './access-denied.coalescer.js';
 import { type RefusalReason, StrikeRefusalException } from './strike-refusal.exception.js';
 import { StrikesService } from './strikes.service.js';
@@ -25,29 +27,40 @@ export class StrikeGuard implements CanActivate {
     private readonly denials: AccessDeniedCoalescer,
   ) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     captureRoutePolicy(context, this.reflector);
     const request = context.switchToHttp().getRequest<Request>();
     const principal = this.strikes.options.principalOf(request);
     if (!principal) return true;
-    let state;
-    try {
-      state = await this.strikes.sessionState(principal.userId);
-    } catch (error) {
-      if (!this.strikes.options.failClosed) return true;
-      throw new ServiceUnavailableException(
-        {
-          message: 'cannot check the session: database unavailable, try again later',
-          reason: 'database_unavailable',
-        },
-        { cause: error },
-      );
-    }
-    if (!state) return true;
+    // The common case stays synchronous: the state is in memory, the session is fine.
+    const cached = this.strikes.cache.get(principal.userId);
+    if (cached) return this.decide(request, principal, cached);
+    return this.strikes.sessionState(principal.userId).then(
+      (state) => (state ? this.decide(request, principal, state) : true),
+      (error: unknown) => {
+        if (!this.strikes.options.failClosed) return true;
+        throw new ServiceUnavailableException(
+          {
+            message: 'cannot check the session: database unavailable, try again later',
+            reason: 'database_unavailable',
+          },
+          { cause: error },
+        );
+      },
+    );
+  }
+
+  /** Blocked first, then a token older than the session version. */
+  private decide(
+    request: Request,
+    principal: StrikesPrincipal,
+    state: SessionState,
+  ): boolean | Promise<never> {
     if (state.status === 'blocked')
       return this.refuse(request, principal.userId, 'account_blocked');
-    if (principal.sessionVersion < state.sessionVersion)
+    if (principal.sessionVersion < state.sessionVersion) {
       return this.refuse(request, principal.userId, 'session_terminated');
+    }
     return true;
   }
 

@@ -13,6 +13,7 @@ interface RoutePolicy {
 }
 
 const ROUTE_POLICY = Symbol('strikeguard:route-policy');
+const policies = new WeakMap<object, WeakMap<object, RoutePolicy>>();
 const CHARGED = Symbol('strikeguard:charged');
 
 type PolicyRequest = Request & { [ROUTE_POLICY]?: RoutePolicy; [CHARGED]?: true };
@@ -31,13 +32,23 @@ export interface Violation {
 export function captureRoutePolicy(context: ExecutionContext, reflector: Reflector): void {
   const request = context.switchToHttp().getRequest<PolicyRequest>();
   if (request[ROUTE_POLICY]) return;
-  const targets = [context.getHandler(), context.getClass()];
-  request[ROUTE_POLICY] = {
-    noStrikes: reflector.getAllAndOverride<boolean>(NO_STRIKES_KEY, targets) ?? false,
-    rules: targets.flatMap(
-      (t) => (Reflect.getMetadata(STRIKE_ON_KEY, t) as StrikeOnRule[] | undefined) ?? [],
-    ),
-  };
+  // Metadata never changes: read it once per controller and handler, not once per request.
+  const handler = context.getHandler();
+  const controller = context.getClass();
+  let byHandler = policies.get(controller);
+  if (!byHandler) policies.set(controller, (byHandler = new WeakMap()));
+  let policy = byHandler.get(handler);
+  if (!policy) {
+    const targets = [handler, controller];
+    policy = {
+      noStrikes: reflector.getAllAndOverride<boolean>(NO_STRIKES_KEY, targets) ?? false,
+      rules: targets.flatMap(
+        (t) => (Reflect.getMetadata(STRIKE_ON_KEY, t) as StrikeOnRule[] | undefined) ?? [],
+      ),
+    };
+    byHandler.set(handler, policy);
+  }
+  request[ROUTE_POLICY] = policy;
 }
 
 /**
