@@ -50,6 +50,8 @@ export class AuditLogFile {
   private flushing = false;
   /** Why the file cannot be written; appends are refused (fail closed) until repaired. */
   broken: Error | null = null;
+  /** Called when the file becomes broken, so its owner can start repairing it. */
+  onBroken: (() => void) | null = null;
   /** Id of the last record in this instance's file (0 when none). */
   lastId = 0;
 
@@ -103,13 +105,30 @@ export class AuditLogFile {
     });
   }
 
-  /** The ticket's transaction rolled back: nothing to write. */
-  abandon(ticket: number): void {
+  /**
+   * The ticket's transaction rolled back: nothing to write. `uncertain`: it failed while
+   * committing (connection lost), so it may have committed after all; the file then refuses
+   * appends until the owner has caught it up from the table (which holds the truth).
+   */
+  abandon(ticket: number, uncertain = false): void {
     const slot = this.slots.get(ticket);
     if (!slot) return;
+    if (uncertain) {
+      this.markBroken(
+        new AuditLogUnavailableError(
+          'a commit was interrupted; catching the log file up from the table',
+        ),
+      );
+    }
     slot.abandoned = true;
     slot.lines = '';
     void this.flush();
+  }
+
+  private markBroken(error: Error): void {
+    if (this.broken) return;
+    this.broken = error;
+    this.onBroken?.();
   }
 
   /** Appends records directly (start-up and repair, when no ticket is in flight). */
@@ -123,18 +142,17 @@ export class AuditLogFile {
 
   /** True when the file is open, still the file at its path, and no write has failed. */
   writable(): boolean {
-    if (this.broken || !this.handle) return false;
+    return !this.broken && this.intact();
+  }
+
+  /** The open file is still the one at its path (not removed or replaced under us). */
+  private intact(): boolean {
+    if (!this.handle) return false;
     try {
       return fs.statSync(this.path).ino === this.inode;
     } catch {
       return false;
     }
-  }
-
-  /** Tries to reopen a broken file; the caller then appends what the file missed. */
-  async recover(): Promise<void> {
-    await this.reopen();
-    this.broken = null;
   }
 
   /** Every file of this instance: rotated ones, then the current one. */
@@ -172,10 +190,10 @@ export class AuditLogFile {
           if (lines) await this.writeLines(lines, lastId);
           for (const slot of ready) slot.resolve();
         } catch (error) {
-          this.broken ??= new AuditLogUnavailableError(
-            `cannot write ${this.path}: ${(error as Error).message}`,
+          this.markBroken(
+            new AuditLogUnavailableError(`cannot write ${this.path}: ${(error as Error).message}`),
           );
-          for (const slot of ready) slot.reject(this.broken);
+          for (const slot of ready) slot.reject(this.broken!);
         }
       }
     } finally {
@@ -184,7 +202,7 @@ export class AuditLogFile {
   }
 
   private async writeLines(lines: string, lastId: number): Promise<void> {
-    if (!this.writable()) {
+    if (!this.intact()) {
       throw new AuditLogUnavailableError(`${this.path} was removed or replaced, or is not open`);
     }
     const bytes = Buffer.byteLength(lines);
@@ -204,7 +222,8 @@ export class AuditLogFile {
     await this.reopen();
   }
 
-  private async reopen(): Promise<void> {
+  /** (Re)opens the file at its path; a broken file's owner then appends what it missed. */
+  async reopen(): Promise<void> {
     await this.handle?.close().catch(() => undefined);
     // 'a' creates the file with FILE_MODE (never wider: the umask can only narrow it).
     this.handle = await open(this.path, 'a+', FILE_MODE);

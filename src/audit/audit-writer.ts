@@ -21,6 +21,8 @@ interface InTransaction {
   ticket: number;
   depth: number;
   records: AuditRecord[];
+  /** COMMIT was sent: if it fails now, the outcome is unknown. */
+  committing: boolean;
 }
 
 /**
@@ -72,7 +74,7 @@ export class AuditWriter implements EntitySubscriberInterface {
         ticket = this.file.reserve();
       });
       const list = this.inTransaction.get(runner) ?? [];
-      list.push({ ticket, depth: depthOf(runner), records: chained });
+      list.push({ ticket, depth: depthOf(runner), records: chained, committing: false });
       this.inTransaction.set(runner, list);
       return chained;
     } catch (error) {
@@ -93,14 +95,24 @@ export class AuditWriter implements EntitySubscriberInterface {
     });
   }
 
-  /** TypeORM hook: the caller's transaction (or a savepoint in it) rolled back. */
-  afterTransactionRollback(event: TransactionRollbackEvent): void {
+  /** TypeORM hook: COMMIT (or RELEASE SAVEPOINT) is about to be sent. */
+  beforeTransactionCommit(event: TransactionCommitEvent): void {
+    if (depthOf(event.queryRunner) !== 1) return;
+    for (const p of this.inTransaction.get(event.queryRunner) ?? []) p.committing = true;
+  }
+
+  /**
+   * TypeORM hook: the caller's transaction (or a savepoint in it) is being rolled back. Handled
+   * before the ROLLBACK is sent: on a dead connection that statement fails and no "after" event
+   * ever comes, and a ticket left unsettled would stall every later line of the file.
+   */
+  beforeTransactionRollback(event: TransactionRollbackEvent): void {
     const runner = event.queryRunner;
     const list = this.inTransaction.get(runner);
     if (!list) return;
-    const depth = runner.isTransactionActive ? depthOf(runner) : 0;
-    const kept = list.filter((p) => p.depth <= depth);
-    for (const p of list) if (p.depth > depth) this.file.abandon(p.ticket);
+    const depth = depthOf(runner); // the level being rolled back
+    for (const p of list) if (p.depth >= depth) this.file.abandon(p.ticket, p.committing);
+    const kept = list.filter((p) => p.depth < depth);
     if (kept.length) this.inTransaction.set(runner, kept);
     else this.inTransaction.delete(runner);
   }
@@ -133,20 +145,24 @@ export class AuditWriter implements EntitySubscriberInterface {
    */
   private async commitBatch(batch: Waiter[]): Promise<void> {
     let ticket = -1;
+    let appended = false;
     let chained: AuditRecord[];
     try {
-      chained = await this.dataSource.transaction((manager) =>
-        this.store.append(
+      chained = await this.dataSource.transaction(async (manager) => {
+        const records = await this.store.append(
           manager,
           batch.flatMap((w) => w.records),
           this.instanceId,
           () => {
             ticket = this.file.reserve();
           },
-        ),
-      );
+        );
+        appended = true;
+        return records;
+      });
     } catch (error) {
-      if (ticket >= 0) this.file.abandon(ticket);
+      // Failed after the append: the COMMIT itself may have gone through.
+      if (ticket >= 0) this.file.abandon(ticket, appended);
       for (const w of batch) w.reject(error);
       return;
     }

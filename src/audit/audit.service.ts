@@ -58,6 +58,7 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
       this.options.instanceId,
       this.options.maxBatchEvents,
     );
+    this.file.onBroken = () => this.scheduleRepair();
     this.verifier = new AuditVerifier(dataSource, this.options.verifyChunkSize);
   }
 
@@ -198,11 +199,17 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
   /** While the file is broken, retry every second: reopen, catch up under the head lock. */
   private scheduleRepair(): void {
     if (this.repairTimer) return;
+    let running = false;
     this.repairTimer = setInterval(() => {
+      if (running) return;
+      running = true;
+      // Under the chain-head lock no append is in flight anywhere: what the table holds for this
+      // instance beyond the file's last line is exactly what the file missed.
       void this.store
         .withHeadLocked(async (manager) => {
-          await this.file.recover();
+          await this.file.reopen();
           await this.catchUp(manager);
+          this.file.broken = null;
         })
         .then(
           () => {
@@ -212,7 +219,8 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
           },
           (error: unknown) =>
             this.logger.warn(`audit log file still unavailable: ${(error as Error).message}`),
-        );
+        )
+        .finally(() => (running = false));
     }, REPAIR_INTERVAL_MS);
     this.repairTimer.unref();
   }

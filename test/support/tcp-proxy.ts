@@ -52,6 +52,8 @@ export class TcpProxy {
 
   /** Forwards again: stalled connections are closed, frozen ones resume where they stopped. */
   restore(): void {
+    // Only a cut link needs mending: re-piping a working one would send every byte twice.
+    if (this.mode === null) return;
     this.mode = null;
     for (const link of this.links) {
       if (link.upstream) forward(link);
