@@ -68,6 +68,8 @@ export class AppModule {
           blockAt: config.strikes.blockAt,
           // One process owns the embedded database: no other instance to tell about changes.
           sharedDatabase: !db.embedded,
+          // Batches in flight each hold a connection: leave room in the pool for requests.
+          concurrency: Math.max(1, Math.min(4, db.poolSize - 2)),
         }),
         PassportModule,
         JwtModule.register({

@@ -6,7 +6,11 @@ import { type AuditRecord, type UnchainedRecord } from './audit-record.js';
 const COLUMNS = `id, occurred_at, type, user_id, actor_id, outcome, threat, ip, method, path,
   entity_type, target_id, location, description, details, prev_hash, hash, instance_id`;
 
-/** SELECT list that returns a row in the record's shape. */
+/**
+ * SELECT list that returns a row in the record's shape. Its `id` alias (a float8, for a JSON
+ * number) shadows the column: always ORDER BY audit_events.id, or PostgreSQL sorts by the alias
+ * and cannot walk the primary key.
+ */
 export const RECORD_SELECT = `id::float8 AS "id",
   to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "occurredAt",
   type AS "type", user_id AS "userId", actor_id AS "actorId", outcome AS "outcome",
@@ -82,7 +86,7 @@ export class AuditStore {
     manager: EntityManager = this.dataSource.manager,
   ): Promise<AuditRecord[]> {
     return manager.query(
-      `SELECT ${RECORD_SELECT} FROM audit_events WHERE instance_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+      `SELECT ${RECORD_SELECT} FROM audit_events WHERE instance_id = $1 AND id > $2 ORDER BY audit_events.id LIMIT $3`,
       [instanceId, afterId, limit],
     );
   }

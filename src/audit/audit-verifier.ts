@@ -155,7 +155,7 @@ export class AuditVerifier {
   private rows(afterId: number, toId: number, limit: number): Promise<Row[]> {
     return this.dataSource.query(
       `SELECT ${RECORD_SELECT}, instance_id AS "instanceId" FROM audit_events
-       WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3`,
+       WHERE id > $1 AND id <= $2 ORDER BY audit_events.id LIMIT $3`,
       [afterId, toId, limit],
     );
   }

@@ -133,7 +133,7 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
   async find(query: AuditQuery): Promise<{ items: AuditRecord[]; nextCursor: string | null }> {
     const { where, params } = auditQuerySql(query);
     const items: AuditRecord[] = await this.dataSource.query(
-      `SELECT ${RECORD_SELECT} FROM audit_events ${where} ORDER BY id DESC LIMIT ${query.limit + 1}`,
+      `SELECT ${RECORD_SELECT} FROM audit_events ${where} ORDER BY audit_events.id DESC LIMIT ${query.limit + 1}`,
       params,
     );
     const more = items.length > query.limit;

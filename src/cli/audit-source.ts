@@ -45,7 +45,7 @@ export class DatabaseSource implements AuditSource {
     const query = parseAuditQuery(params);
     const { where, params: values } = auditQuerySql(query);
     const items: AuditRecord[] = await this.dataSource.query(
-      `SELECT ${RECORD_SELECT} FROM audit_events ${where} ORDER BY id DESC LIMIT ${query.limit + 1}`,
+      `SELECT ${RECORD_SELECT} FROM audit_events ${where} ORDER BY audit_events.id DESC LIMIT ${query.limit + 1}`,
       values,
     );
     const more = items.length > query.limit;

@@ -120,6 +120,7 @@ export class SessionStateCache {
   }
 
   private lost(client: pg.Client, error: Error): void {
+    if (this.stopped) return;
     if (client !== this.client && this.client !== null) return;
     if (this.connected)
       this.logger.warn(

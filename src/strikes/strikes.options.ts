@@ -45,6 +45,8 @@ export interface StrikesModuleOptions {
   cacheSize?: number;
   /** Most violations one transaction takes (default 500). */
   maxBatch?: number;
+  /** Violation transactions in flight at once (default 4; 1 for a single-connection pool). */
+  concurrency?: number;
 }
 
 export type ResolvedStrikesOptions = Required<
@@ -76,11 +78,12 @@ export function resolveStrikesOptions(options: StrikesModuleOptions): ResolvedSt
     principalOf: options.principalOf ?? defaultPrincipalOf,
     cacheSize: options.cacheSize ?? 100_000,
     maxBatch: options.maxBatch ?? 500,
+    concurrency: options.concurrency ?? 4,
     onSessionTerminated: options.onSessionTerminated,
     onBlocked: options.onBlocked,
     onUnblocked: options.onUnblocked,
   };
-  for (const key of ['terminateAt', 'blockAt', 'cacheSize', 'maxBatch'] as const) {
+  for (const key of ['terminateAt', 'blockAt', 'cacheSize', 'maxBatch', 'concurrency'] as const) {
     if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 1) {
       throw new Error(
         `StrikesModule: ${key} must be a positive integer (got ${String(resolved[key])})`,

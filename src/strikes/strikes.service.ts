@@ -65,7 +65,7 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
   private readonly store: StrikeCounterStore;
   readonly cache: SessionStateCache;
   private queue: Pending[] = [];
-  private draining = false;
+  private inFlight = 0;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -143,7 +143,7 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
     };
     return new Promise((resolve, reject) => {
       this.queue.push({ userId, weight, reason: cleanReason(reason), context, resolve, reject });
-      void this.drain();
+      this.drain();
     });
   }
 
@@ -241,16 +241,19 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
     return this.store.list(status, limit, afterUserId);
   }
 
-  private async drain(): Promise<void> {
-    if (this.draining) return;
-    this.draining = true;
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.options.maxBatch);
-        await this.commitBatch(batch);
-      }
-    } finally {
-      this.draining = false;
+  /**
+   * Up to `concurrency` batches in flight, each in its own transaction: their UPDATEs overlap and
+   * only the chain-head append at the end of each is serialised. Rows are locked in user-id order
+   * and the head last, so concurrent batches cannot deadlock.
+   */
+  private drain(): void {
+    while (this.queue.length > 0 && this.inFlight < this.options.concurrency) {
+      const batch = this.queue.splice(0, this.options.maxBatch);
+      this.inFlight++;
+      void this.commitBatch(batch).finally(() => {
+        this.inFlight--;
+        this.drain();
+      });
     }
   }
 
