@@ -1,5 +1,5 @@
 import { type DataSource } from 'typeorm';
-import { hashRecord, recordLine } from './audit-hash.js';
+import { hashAndLine } from './audit-hash.js';
 import { PeekableLines, readLogLines } from './audit-log-reader.js';
 import { type AuditRecord, GENESIS_HASH } from './audit-record.js';
 import { RECORD_SELECT } from './audit-store.js';
@@ -72,10 +72,11 @@ export class AuditVerifier {
             );
           }
           const { instanceId, ...record } = row;
-          if (hashRecord(record) !== row.hash)
+          const expected = hashAndLine(record);
+          if (expected.hash !== row.hash)
             throw new Invalid(row.id, 'hash does not match the record content (record altered)');
           if (lines && share && instanceId === share.instanceId && row.id <= share.lastId) {
-            await this.crossCheck(lines, record, start);
+            await this.crossCheck(lines, record.id, expected.line, start);
           }
           prevHash = row.hash;
           expectedId++;
@@ -129,25 +130,23 @@ export class AuditVerifier {
   /** The next line of this instance's file must be this record, byte for byte. */
   private async crossCheck(
     lines: PeekableLines,
-    record: AuditRecord,
+    id: number,
+    expectedLine: string,
     start: number,
   ): Promise<void> {
     for (;;) {
       const line = await lines.peek();
-      if (!line || (line.id !== null && line.id > record.id)) {
-        throw new Invalid(record.id, 'record is in the table but missing from the log file');
+      if (!line || (line.id !== null && line.id > id)) {
+        throw new Invalid(id, 'record is in the table but missing from the log file');
       }
       if (line.id === null)
-        throw new Invalid(
-          record.id,
-          `log file ${line.file} line ${line.lineNumber} is not a record`,
-        );
+        throw new Invalid(id, `log file ${line.file} line ${line.lineNumber} is not a record`);
       await lines.take();
       if (line.id < start) continue; // before the verified range
-      if (line.id < record.id)
+      if (line.id < id)
         throw new Invalid(line.id, 'record is in the log file but not in the table');
-      if (line.text !== recordLine(record))
-        throw new Invalid(record.id, 'log file line differs from the table record');
+      if (line.text !== expectedLine)
+        throw new Invalid(id, 'log file line differs from the table record');
       return;
     }
   }
