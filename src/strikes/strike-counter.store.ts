@@ -50,13 +50,52 @@ export class StrikeCounterStore {
   }
 
   /**
-   * Adds a weighted violation in ONE statement, exact under any concurrency: the sub-select locks
-   * the row (FOR UPDATE) and, once a concurrent writer commits, re-reads its latest version, so
-   * every increment builds on the previous one; the old values it returns tell which thresholds
-   * this very statement crossed — each crossing is seen by exactly one statement.
+   * Adds weighted violations to several users in ONE statement, exact under any concurrency: the
+   * sub-select locks the rows (FOR UPDATE, in user-id order so that concurrent batches never
+   * deadlock) and, once a concurrent writer commits, re-reads the latest version, so every
+   * increment builds on the previous one; the old values it returns tell which thresholds this
+   * very statement crossed — each crossing is seen by exactly one statement.
    * `count` reaching terminateAt goes back to 0 (not to the remainder) and bumps the session
    * version; `blocker` reaching blockAt while active blocks the account and bumps it too.
+   * The user ids must be distinct; users without a counter are absent from the result.
    */
+  async addViolations(
+    manager: EntityManager,
+    violations: { userId: string; weight: number }[],
+    terminateAt: number,
+    blockAt: number,
+  ): Promise<Map<string, ViolationOutcome>> {
+    const rows = await manager.query(
+      `UPDATE strike_counters c SET
+         count = CASE WHEN o.count + o.w >= $3 THEN 0 ELSE o.count + o.w END,
+         blocker = o.blocker + o.w,
+         status = CASE WHEN o.status = 'active' AND o.blocker + o.w >= $4 THEN 'blocked' ELSE o.status END,
+         blocked_at = CASE WHEN o.status = 'active' AND o.blocker + o.w >= $4 THEN now() ELSE c.blocked_at END,
+         session_version = o.session_version
+           + CASE WHEN o.count + o.w >= $3 OR (o.status = 'active' AND o.blocker + o.w >= $4) THEN 1 ELSE 0 END,
+         last_violation_at = now(),
+         updated_at = now()
+       FROM (SELECT s.user_id, s.count, s.blocker, s.status, s.session_version, v.w
+               FROM strike_counters s
+               JOIN unnest($1::text[], $2::int[]) AS v(user_id, w) ON v.user_id = s.user_id
+              ORDER BY s.user_id
+                FOR UPDATE OF s) o
+       WHERE c.user_id = o.user_id
+       RETURNING ${counterColumns('c')},
+         (o.count + o.w >= $3) AS terminated,
+         (o.status = 'active' AND o.blocker + o.w >= $4) AS blocked`,
+      [violations.map((v) => v.userId), violations.map((v) => v.weight), terminateAt, blockAt],
+    );
+    // TypeORM answers UPDATE … RETURNING with [rows, affected].
+    const outcomes = new Map<string, ViolationOutcome>();
+    for (const row of rows[0] as (StrikeCounter & { terminated: boolean; blocked: boolean })[]) {
+      const { terminated, blocked, ...counter } = row;
+      outcomes.set(counter.userId, { counter, terminated, blocked });
+    }
+    return outcomes;
+  }
+
+  /** One violation (see addViolations); null when the user has no counter. */
   async addViolation(
     manager: EntityManager,
     userId: string,
@@ -64,29 +103,8 @@ export class StrikeCounterStore {
     terminateAt: number,
     blockAt: number,
   ): Promise<ViolationOutcome | null> {
-    const rows = await manager.query(
-      `UPDATE strike_counters c SET
-         count = CASE WHEN o.count + $2 >= $3 THEN 0 ELSE o.count + $2 END,
-         blocker = o.blocker + $2,
-         status = CASE WHEN o.status = 'active' AND o.blocker + $2 >= $4 THEN 'blocked' ELSE o.status END,
-         blocked_at = CASE WHEN o.status = 'active' AND o.blocker + $2 >= $4 THEN now() ELSE c.blocked_at END,
-         session_version = o.session_version
-           + CASE WHEN o.count + $2 >= $3 OR (o.status = 'active' AND o.blocker + $2 >= $4) THEN 1 ELSE 0 END,
-         last_violation_at = now(),
-         updated_at = now()
-       FROM (SELECT user_id, count, blocker, status, session_version
-               FROM strike_counters WHERE user_id = $1 FOR UPDATE) o
-       WHERE c.user_id = o.user_id
-       RETURNING ${counterColumns('c')},
-         (o.count + $2 >= $3) AS terminated,
-         (o.status = 'active' AND o.blocker + $2 >= $4) AS blocked`,
-      [userId, weight, terminateAt, blockAt],
-    );
-    // TypeORM answers UPDATE … RETURNING with [rows, affected].
-    const [row] = rows[0] as (StrikeCounter & { terminated: boolean; blocked: boolean })[];
-    if (!row) return null;
-    const { terminated, blocked, ...counter } = row;
-    return { counter, terminated, blocked };
+    const outcomes = await this.addViolations(manager, [{ userId, weight }], terminateAt, blockAt);
+    return outcomes.get(userId) ?? null;
   }
 
   /** Unblocks and resets both counters; bumps the session version (tokens from before stay dead). */

@@ -310,14 +310,22 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
     const { terminateAt, blockAt } = this.options;
     const outcomes = new Map<Pending, ViolationOutcome>();
     const events: AuditEvent[] = [];
+    // One statement per round; a round holds at most one violation per user (a user's second
+    // violation in the batch goes in the next round, so it builds on the first).
+    const rounds: Pending[][] = [];
+    const seen = new Map<string, number>();
     for (const p of batch) {
-      let outcome = await this.store.addViolation(
-        manager,
-        p.userId,
-        p.weight,
-        terminateAt,
-        blockAt,
-      );
+      const round = seen.get(p.userId) ?? 0;
+      seen.set(p.userId, round + 1);
+      (rounds[round] ??= []).push(p);
+    }
+    const results = new Map<Pending, ViolationOutcome | undefined>();
+    for (const round of rounds) {
+      const applied = await this.store.addViolations(manager, round, terminateAt, blockAt);
+      for (const p of round) results.set(p, applied.get(p.userId));
+    }
+    for (const p of batch) {
+      let outcome = results.get(p);
       if (!outcome) {
         // Safety net for a user created outside enroll(): enroll now, then charge.
         // Another instance may enroll the user at the same moment: one event, from whoever created it.
@@ -329,13 +337,10 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
             targetId: p.userId,
             details: { lazy: true },
           });
-        outcome = (await this.store.addViolation(
-          manager,
-          p.userId,
-          p.weight,
-          terminateAt,
-          blockAt,
-        ))!;
+        const [applied] = (
+          await this.store.addViolations(manager, [p], terminateAt, blockAt)
+        ).values();
+        outcome = applied;
       }
       outcomes.set(p, outcome);
       const c = outcome.counter;
