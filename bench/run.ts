@@ -47,8 +47,11 @@ const settings = {
 const only = option('only')?.split(',');
 const keepDb = flag('keep-db');
 const cpuProfile = flag('cpu-prof');
-/** Extra node flags for the service process, e.g. --service-node-args="--max-old-space-size=128". */
-const serviceNodeArgs = option('service-node-args')?.split(' ').filter(Boolean) ?? [];
+/** Node flags for the service process, e.g. --service-node-args="--max-old-space-size=128". */
+// Default: the heap cap `npm start` uses, so the RSS figure is the service as shipped.
+const serviceNodeArgs = (option('service-node-args') ?? '--max-old-space-size=192')
+  .split(' ')
+  .filter(Boolean);
 const wanted = (name: string) => !only || only.includes(name);
 
 const BENCH_DIR = path
