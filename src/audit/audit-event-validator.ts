@@ -85,7 +85,9 @@ function checkEvent(
       });
     }
   }
-  if (e.details && typeof e.details === 'object') {
+  // Sized only once known to be shallow: serialising a deeper value could overflow the stack.
+  const tooDeep = errors.some((x) => x.message.startsWith('is nested too deeply'));
+  if (e.details && typeof e.details === 'object' && !tooDeep) {
     const size = Buffer.byteLength(JSON.stringify(e.details));
     if (size > MAX_DETAILS_BYTES) {
       errors.push({
@@ -118,7 +120,10 @@ function scanStrings(value: unknown, path: string, errors: FieldError[], depth =
     errors.push({ path, message: 'is nested too deeply (more than 64 levels)' });
     return;
   }
-  if (typeof value === 'string') {
+  if (typeof value === 'number') {
+    // 1e400 parses as Infinity: JSON (and RFC 8785) cannot represent it.
+    if (!Number.isFinite(value)) errors.push({ path, message: 'must be a finite number' });
+  } else if (typeof value === 'string') {
     if (value.includes('\u0000'))
       errors.push({ path, message: 'must not contain a NUL character' });
     else if (!value.isWellFormed())

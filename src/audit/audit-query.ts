@@ -74,7 +74,7 @@ export function parseAuditQuery(params: Record<string, unknown>): AuditQuery {
     } else if (DETAILS_KEY.test(name)) {
       const keys = name.split('.').slice(1);
       let value: unknown = parseDetailsValue(raw);
-      for (const key of keys.reverse()) value = { [key]: value };
+      for (const key of keys.reverse()) value = dataObject(key, value);
       query.details = mergeDeep(query.details ?? {}, value as Record<string, unknown>);
     } else if (name.startsWith('details.')) {
       errors.push({
@@ -97,21 +97,31 @@ function parseBound(raw: string, isUpper: boolean): string | null {
   if (/^\d{4}-\d{2}-\d{2}$/.test(raw)) {
     const ms = Date.parse(`${raw}T00:00:00.000Z`);
     if (!Number.isFinite(ms) || new Date(ms).toISOString().slice(0, 10) !== raw) return null;
-    return new Date(isUpper ? ms + 86_400_000 : ms).toISOString();
+    return bound(isUpper ? ms + 86_400_000 : ms);
   }
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(raw))
     return null;
   const ms = Date.parse(raw);
   if (!Number.isFinite(ms)) return null;
   // An upper bound given to the millisecond includes that millisecond.
-  return new Date(isUpper ? ms + 1 : ms).toISOString();
+  return bound(isUpper ? ms + 1 : ms);
+}
+
+const FIRST = Date.parse('0001-01-01T00:00:00.000Z');
+const AFTER_LAST = Date.parse('9999-12-31T23:59:59.999Z') + 1;
+
+/** Years 1 to 9999 as PostgreSQL reads them; the instant after 9999 is "infinity". */
+function bound(ms: number): string | null {
+  if (ms < FIRST || ms > AFTER_LAST) return null;
+  return ms === AFTER_LAST ? 'infinity' : new Date(ms).toISOString();
 }
 
 /** A value that parses as a JSON number, boolean or null matches that; anything else a string. */
 function parseDetailsValue(raw: string): unknown {
   try {
     const parsed: unknown = JSON.parse(raw);
-    if (parsed === null || typeof parsed === 'number' || typeof parsed === 'boolean') return parsed;
+    if (parsed === null || typeof parsed === 'boolean') return parsed;
+    if (typeof parsed === 'number' && Number.isFinite(parsed)) return parsed;
   } catch {
     // a plain string
   }
@@ -122,15 +132,35 @@ function mergeDeep(
   a: Record<string, unknown>,
   b: Record<string, unknown>,
 ): Record<string, unknown> {
-  const out = { ...a };
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [k, v] of Object.entries(a)) set(out, k, v);
   for (const [k, v] of Object.entries(b)) {
     const prev = out[k];
-    out[k] =
+    set(
+      out,
+      k,
       prev && typeof prev === 'object' && v && typeof v === 'object'
         ? mergeDeep(prev as Record<string, unknown>, v as Record<string, unknown>)
-        : v;
+        : v,
+    );
   }
   return out;
+}
+
+/** `{key: value}` as data: a key such as `__proto__` is an ordinary member, never a prototype. */
+function dataObject(key: string, value: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.create(null);
+  set(out, key, value);
+  return out;
+}
+
+function set(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
 }
 
 /** Cursors are opaque to clients: base64url of `id:<n>`. */

@@ -22,6 +22,12 @@ const ACTIONS: Record<string, string> = {
 
 const RECORDED = Symbol('strikeguard:audited-recorded');
 
+/** Request input can hold anything: keep what a record can store (no NUL, well-formed, bounded). */
+function storable(text: string, max: number): string {
+  const clean = text.replaceAll('\u0000', '\uFFFD').toWellFormed();
+  return clean.length > max ? `${clean.slice(0, max - 3)}...` : clean;
+}
+
 /** Writes the record of an `@Audited()` call; the response waits for it. */
 @Injectable()
 export class AuditedInterceptor implements NestInterceptor {
@@ -53,11 +59,11 @@ export class AuditedInterceptor implements NestInterceptor {
         outcome,
         entityType,
         targetId: options.targetParam
-          ? String(request.params?.[options.targetParam] ?? '') || null
+          ? storable(String(request.params?.[options.targetParam] ?? ''), 256) || null
           : null,
         details: {
           action: ACTIONS[request.method] ?? 'call',
-          route: `${request.method} ${request.route?.path ?? request.path}`,
+          route: storable(`${request.method} ${request.route?.path ?? request.path}`, 1024),
           status,
           ...(options.includeBody && request.body !== undefined
             ? { body: this.audit.redact(request.body) }

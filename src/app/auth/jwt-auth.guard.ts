@@ -1,11 +1,13 @@
 import {
   type ExecutionContext,
   ForbiddenException,
+  HttpException,
   Injectable,
   UnauthorizedException,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
+import { isDatabaseUnavailable } from '../../audit/database-errors.js';
 import { InvalidTokenClaimsError } from './jwt.strategy.js';
 import { type Principal } from './principal.js';
 import { SCOPES_KEY } from './roles.decorator.js';
@@ -21,7 +23,13 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
   }
 
   override async canActivate(context: ExecutionContext): Promise<boolean> {
-    await super.canActivate(context);
+    try {
+      await super.canActivate(context);
+    } catch (error) {
+      // A token jsonwebtoken chokes on (a signed `null` payload) is still only a bad token.
+      if (error instanceof HttpException || isDatabaseUnavailable(error)) throw error;
+      throw new UnauthorizedException('token is malformed');
+    }
     const principal = context.switchToHttp().getRequest<{ user: Principal }>().user;
     if (principal.kind === 'service') {
       const scopes = this.reflector.getAllAndOverride<string[] | undefined>(SCOPES_KEY, [
@@ -35,8 +43,9 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
 
   override handleRequest<T>(error: unknown, user: T, info: unknown): T {
     if (user && !error) return user;
-    // Not a verdict on the token (the database is down, say): let the filter answer 503.
-    if (error && !(error instanceof InvalidTokenClaimsError)) throw error;
+    // The database is down (checking a service token): let the filter answer 503. Anything else
+    // that went wrong with a token is a refusal: fail closed with 401.
+    if (error && isDatabaseUnavailable(error)) throw error;
     throw new UnauthorizedException(describeFailure(error ?? info));
   }
 }

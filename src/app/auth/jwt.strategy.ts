@@ -8,6 +8,7 @@ import { ServiceTokensRepository } from '../service-tokens/service-tokens.reposi
 import { type Principal, SERVICE_TOKEN_TYPE, type ServicePrincipal } from './principal.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const USER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Thrown from `validate` for a token that verified but does not carry what we require. */
 export class InvalidTokenClaimsError extends Error {
@@ -37,12 +38,17 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
    * subject: a user id, or `svc:<id>` for a service token that is still active (not revoked).
    */
   async validate(payload: Record<string, unknown>): Promise<Principal> {
-    if (typeof payload.exp !== 'number') throw new InvalidTokenClaimsError('token has no expiry');
-    if (typeof payload.iat !== 'number') {
+    if (!payload || typeof payload !== 'object')
+      throw new InvalidTokenClaimsError('token is malformed');
+    // Safe integers: `exp: 1e400` parses as Infinity and would never expire.
+    if (!Number.isSafeInteger(payload.exp))
+      throw new InvalidTokenClaimsError('token has no expiry');
+    if (!Number.isSafeInteger(payload.iat)) {
       throw new InvalidTokenClaimsError('token has no issue time');
     }
     if (payload.typ === SERVICE_TOKEN_TYPE) return this.servicePrincipal(payload);
-    if (typeof payload.sub !== 'string' || !UUID.test(payload.sub)) {
+    // Lower case only, as issued: the strike counters are keyed by the exact text of the id.
+    if (typeof payload.sub !== 'string' || !USER_ID.test(payload.sub)) {
       throw new InvalidTokenClaimsError('token subject is not a user id');
     }
     if (!Number.isSafeInteger(payload.sv) || (payload.sv as number) < 0) {
@@ -51,7 +57,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     return {
       kind: 'user',
       id: payload.sub,
-      issuedAt: payload.iat,
+      issuedAt: payload.iat as number,
       sessionVersion: payload.sv as number,
     };
   }
