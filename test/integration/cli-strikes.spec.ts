@@ -1,5 +1,4 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
+import { cli } from '../support/cli.js';
 import { request } from '../support/http.js';
 import {
   createTestDatabase,
@@ -7,26 +6,7 @@ import {
   query,
   type TestDatabase,
 } from '../support/postgres.js';
-import { PROJECT_ROOT } from '../support/service-process.js';
 import { adminEnv, newUser, PASSWORD, startTestApp, type TestApp } from '../support/test-app.js';
-
-const CLI = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
-
-function cli(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 describeWithPostgres('strikeguard CLI: strikes unblock and enroll-missing', () => {
   let db: TestDatabase;

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { externalEvent } from '../support/audit-files.js';
+import { cli, CLI } from '../support/cli.js';
 import { request } from '../support/http.js';
 import {
   createTestDatabase,
@@ -9,27 +10,7 @@ import {
   query,
   type TestDatabase,
 } from '../support/postgres.js';
-import { PROJECT_ROOT } from '../support/service-process.js';
 import { adminEnv, adminToken, startTestApp, type TestApp } from '../support/test-app.js';
-
-const CLI = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
-
-/** Runs the compiled CLI as the security team would, with only the given environment. */
-function cli(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 const lines = (stdout: string) =>
   stdout

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import canonicalize from 'canonicalize';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -6,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { externalEvent } from '../support/audit-files.js';
+import { cli } from '../support/cli.js';
 import { request } from '../support/http.js';
-import { PROJECT_ROOT } from '../support/service-process.js';
 import {
   createTestDatabase,
   describeWithPostgres,
@@ -118,32 +117,13 @@ async function expectInvalid(chain: Chain, firstInvalidId: number, reason: RegEx
   expect(res.body.reason).toMatch(reason);
   if (!qs) {
     // The security team's CLI, straight on the database and this instance's log file, agrees.
-    const cli = await runCli(['audit', 'verify', '--log-dir', path.dirname(chain.logFile)], {
+    const run = await cli(['audit', 'verify', '--log-dir', path.dirname(chain.logFile)], {
       DATABASE_URL: chain.db.url,
     });
-    expect(cli.code).toBe(1);
-    expect(JSON.parse(cli.stdout)).toMatchObject({ ok: false, firstInvalidId });
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: false, firstInvalidId });
   }
   return res.body;
-}
-
-/** The compiled CLI, as the security team runs it. */
-function runCli(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      [path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js'), ...args],
-      {
-        env: { PATH: process.env.PATH ?? '', ...env },
-      },
-    );
-    let stdout = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout }));
-  });
 }
 
 describeWithPostgres('audit verification detects tampering with the table or the log file', () => {
