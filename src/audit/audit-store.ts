@@ -1,5 +1,7 @@
 import { type DataSource, type EntityManager } from 'typeorm';
 import { hashRecord } from './audit-hash.js';
+import { type AuditQuery, auditQuerySql, encodeCursor } from './audit-query.js';
+import { type Page, toPage } from './page.js';
 import { type AuditRecord, type UnchainedRecord } from './audit-record.js';
 
 /** Columns of audit_events that hold the record, in insert order. */
@@ -76,6 +78,17 @@ export class AuditStore {
     );
     await manager.query('UPDATE audit_chain_head SET last_id = $1, last_hash = $2', [id, prevHash]);
     return chained;
+  }
+
+  /** A search, newest first (keyset paging on id): the one query behind the API and the CLI. */
+  async search(query: AuditQuery): Promise<Page<AuditRecord>> {
+    const { where, params } = auditQuerySql(query);
+    const rows: AuditRecord[] = await this.dataSource.query(
+      `SELECT ${RECORD_SELECT} FROM audit_events ${where}
+       ORDER BY audit_events.id DESC LIMIT ${query.limit + 1}`,
+      params,
+    );
+    return toPage(rows, query.limit, (last) => encodeCursor(last.id));
   }
 
   /** Records of one instance after `afterId`, in id order: what its log file may have missed. */

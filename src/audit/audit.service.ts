@@ -11,7 +11,8 @@ import { type DataSource, type EntityManager } from 'typeorm';
 import { type RequestContext, currentRequestContext } from './audit-context.js';
 import { assertValidEvent } from './audit-event-validator.js';
 import { AuditLogFile } from './audit-log-file.js';
-import { type AuditQuery, auditQuerySql, encodeCursor } from './audit-query.js';
+import { type AuditQuery } from './audit-query.js';
+import { type Page } from './page.js';
 import { type AuditEvent, type AuditRecord, type UnchainedRecord } from './audit-record.js';
 import { AuditStore, RECORD_SELECT } from './audit-store.js';
 import { AuditVerifier, type VerifyResult } from './audit-verifier.js';
@@ -130,15 +131,8 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Newest first; `nextCursor` is null on the last page. */
-  async find(query: AuditQuery): Promise<{ items: AuditRecord[]; nextCursor: string | null }> {
-    const { where, params } = auditQuerySql(query);
-    const items: AuditRecord[] = await this.dataSource.query(
-      `SELECT ${RECORD_SELECT} FROM audit_events ${where} ORDER BY audit_events.id DESC LIMIT ${query.limit + 1}`,
-      params,
-    );
-    const more = items.length > query.limit;
-    if (more) items.pop();
-    return { items, nextCursor: more ? encodeCursor(items[items.length - 1].id) : null };
+  find(query: AuditQuery): Promise<Page<AuditRecord>> {
+    return this.store.search(query);
   }
 
   async findById(id: number): Promise<AuditRecord | null> {

@@ -10,6 +10,7 @@ import { type Request } from 'express';
 import { catchError, concatMap, from, type Observable, throwError } from 'rxjs';
 import { type AuditedOptions, AUDITED_KEY } from './audited.decorator.js';
 import { AuditService } from './audit.service.js';
+import { storableText } from './storable-text.js';
 
 const ACTIONS: Record<string, string> = {
   POST: 'create',
@@ -21,12 +22,6 @@ const ACTIONS: Record<string, string> = {
 };
 
 const RECORDED = Symbol('strikeguard:audited-recorded');
-
-/** Request input can hold anything: keep what a record can store (no NUL, well-formed, bounded). */
-function storable(text: string, max: number): string {
-  const clean = text.replaceAll('\u0000', '\uFFFD').toWellFormed();
-  return clean.length > max ? `${clean.slice(0, max - 3)}...` : clean;
-}
 
 /** Writes the record of an `@Audited()` call; the response waits for it. */
 @Injectable()
@@ -59,11 +54,11 @@ export class AuditedInterceptor implements NestInterceptor {
         outcome,
         entityType,
         targetId: options.targetParam
-          ? storable(String(request.params?.[options.targetParam] ?? ''), 256) || null
+          ? storableText(String(request.params?.[options.targetParam] ?? ''), 256) || null
           : null,
         details: {
           action: ACTIONS[request.method] ?? 'call',
-          route: storable(`${request.method} ${request.route?.path ?? request.path}`, 1024),
+          route: storableText(`${request.method} ${request.route?.path ?? request.path}`, 1024),
           status,
           ...(options.includeBody && request.body !== undefined
             ? { body: this.audit.redact(request.body) }

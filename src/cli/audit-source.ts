@@ -1,15 +1,13 @@
 import { DataSource } from 'typeorm';
-import { auditQuerySql, encodeCursor, parseAuditQuery } from '../audit/audit-query.js';
+import { parseAuditQuery } from '../audit/audit-query.js';
 import { type AuditRecord } from '../audit/audit-record.js';
-import { RECORD_SELECT } from '../audit/audit-store.js';
+import { AuditStore } from '../audit/audit-store.js';
+import { type Page as AuditPage } from '../audit/page.js';
 import { AuditVerifier, type LogFileShare, type VerifyResult } from '../audit/audit-verifier.js';
 import { CliError } from './cli-error.js';
 
 /** A page of records, newest first, as the HTTP API answers. */
-export interface Page {
-  items: AuditRecord[];
-  nextCursor: string | null;
-}
+export type Page = AuditPage<AuditRecord>;
 
 /** Where the CLI reads the audit trail: the database directly, or a running service over HTTP. */
 export interface AuditSource {
@@ -41,16 +39,8 @@ export class DatabaseSource implements AuditSource {
     return new DatabaseSource(dataSource);
   }
 
-  async search(params: Record<string, string>): Promise<Page> {
-    const query = parseAuditQuery(params);
-    const { where, params: values } = auditQuerySql(query);
-    const items: AuditRecord[] = await this.dataSource.query(
-      `SELECT ${RECORD_SELECT} FROM audit_events ${where} ORDER BY audit_events.id DESC LIMIT ${query.limit + 1}`,
-      values,
-    );
-    const more = items.length > query.limit;
-    if (more) items.pop();
-    return { items, nextCursor: more ? encodeCursor(items[items.length - 1].id) : null };
+  search(params: Record<string, string>): Promise<Page> {
+    return new AuditStore(this.dataSource).search(parseAuditQuery(params));
   }
 
   verify(

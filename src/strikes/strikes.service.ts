@@ -14,6 +14,7 @@ import { type AuditEvent } from '../audit/audit-record.js';
 import { AuditService } from '../audit/audit.service.js';
 import { isDatabaseUnavailable } from '../audit/database-errors.js';
 import { metrics } from '../audit/metrics.js';
+import { storableText } from '../audit/storable-text.js';
 import { SessionStateCache } from './session-state.cache.js';
 import {
   type SessionState,
@@ -142,7 +143,15 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
       path: request?.path ?? null,
     };
     return new Promise((resolve, reject) => {
-      this.queue.push({ userId, weight, reason: cleanReason(reason), context, resolve, reject });
+      this.queue.push({
+        userId,
+        weight,
+        // A reason may quote client input: it must never make the strike unrecordable.
+        reason: storableText(reason, 1024) || 'violation',
+        context,
+        resolve,
+        reject,
+      });
       this.drain();
     });
   }
@@ -394,10 +403,4 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
       this.logger.error(`strike hook failed for user ${userId}: ${(error as Error).message}`);
     }
   }
-}
-
-/** A reason may quote client input: make it storable (no NUL, well-formed, bounded). */
-function cleanReason(reason: string): string {
-  const text = String(reason).replaceAll('\u0000', '').toWellFormed();
-  return (text.length > 1024 ? `${text.slice(0, 1021)}...` : text) || 'violation';
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { loadConfig, type AppConfig } from '../../src/app/config/app-config.js';
 import { createApp } from '../../src/app/create-app.js';
 import { request } from './http.js';
+import { PASSWORD, registerAndLogin, uniqueUsername } from './service-process.js';
 
 export const TEST_JWT_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
 
@@ -49,31 +50,13 @@ export async function startTestApp(
   return { app, base: `http://127.0.0.1:${port}`, config, auditDir, close: () => app.close() };
 }
 
-let counter = 0;
-
 /** A username no other test uses. */
-export function uniqueName(prefix = 'user'): string {
-  return `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
-}
+export const uniqueName = uniqueUsername;
 
-export const PASSWORD = 'correct-horse-battery';
+export { PASSWORD };
 
 /** Registers and logs in a fresh user. */
-export async function newUser(
-  base: string,
-  prefix = 'user',
-): Promise<{ id: string; username: string; token: string }> {
-  const username = uniqueName(prefix);
-  const reg = await request(base, 'POST', '/auth/register', {
-    body: { username, password: PASSWORD },
-  });
-  if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${reg.text}`);
-  const login = await request(base, 'POST', '/auth/login', {
-    body: { username, password: PASSWORD },
-  });
-  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
-  return { id: reg.body.id, username, token: login.body.accessToken };
-}
+export const newUser = registerAndLogin;
 
 /** Logs in the ADMIN account (start the app with adminEnv()). */
 export async function adminToken(base: string): Promise<string> {

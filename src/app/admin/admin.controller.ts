@@ -15,7 +15,9 @@ import { StrikesService } from '../../strikes/strikes.service.js';
 import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
 import { type Principal } from '../auth/principal.js';
 import { Protected } from '../auth/protected.decorator.js';
+import { parseLimit, unknownParams } from '../http/query-params.js';
 import { SchemaValidationPipe, ValidationFailedException } from '../http/schema-validation.pipe.js';
+import { toPage } from '../../audit/page.js';
 import { UsersService } from '../users/users.service.js';
 import { type RoleBody, roleSchema, type UnblockBody, unblockSchema } from './admin.schemas.js';
 
@@ -37,13 +39,10 @@ export class AdminController {
   @ApiQuery({ name: 'cursor', required: false })
   async list(@Query() params: Record<string, unknown>) {
     const { status, limit, after } = parseListParams(params);
-    const items = await this.strikes.list(status, limit + 1, after);
-    const more = items.length > limit;
-    if (more) items.pop();
-    const nextCursor = more
-      ? Buffer.from(items[items.length - 1].userId).toString('base64url')
-      : null;
-    return { items: items.map(view), nextCursor };
+    const page = toPage(await this.strikes.list(status, limit + 1, after), limit, (last) =>
+      Buffer.from(last.userId).toString('base64url'),
+    );
+    return { items: page.items.map(view), nextCursor: page.nextCursor };
   }
 
   @Get('strikes/:userId')
@@ -109,19 +108,12 @@ function checkUserId(userId: string): string {
 }
 
 function parseListParams(params: Record<string, unknown>) {
-  const errors = Object.keys(params)
-    .filter((k) => !['status', 'limit', 'cursor'].includes(k))
-    .map((k) => ({ path: k, message: 'is not a known query parameter' }));
-  const { status, limit: rawLimit, cursor } = params;
+  const errors = unknownParams(params, ['status', 'limit', 'cursor']);
+  const { status, cursor } = params;
   if (status !== undefined && status !== 'active' && status !== 'blocked') {
     errors.push({ path: 'status', message: 'must be active or blocked' });
   }
-  let limit = 100;
-  if (rawLimit !== undefined) {
-    limit = typeof rawLimit === 'string' && /^\d{1,4}$/.test(rawLimit) ? Number(rawLimit) : 0;
-    if (limit < 1 || limit > 1000)
-      errors.push({ path: 'limit', message: 'must be an integer from 1 to 1000' });
-  }
+  const limit = parseLimit(params, 'limit', errors);
   let after: string | undefined;
   if (cursor !== undefined) {
     after =

@@ -1,3 +1,4 @@
+import { parseLimit, unknownParams } from '../http/query-params.js';
 import { ValidationFailedException } from '../http/schema-validation.pipe.js';
 
 /** A positive record id from a path or query parameter, or a 400 naming the parameter. */
@@ -10,30 +11,16 @@ export function parseId(raw: unknown, name: string): number {
 
 /** `count` of GET /audit/events/recent: 1-1000, default 100; no other parameter. */
 export function parseCount(params: Record<string, unknown>): number {
-  const unknown = Object.keys(params).filter((k) => k !== 'count');
-  if (unknown.length) {
-    throw new ValidationFailedException(
-      unknown.map((k) => ({ path: k, message: 'is not a known query parameter' })),
-    );
-  }
-  if (params.count === undefined) return 100;
-  const n =
-    typeof params.count === 'string' && /^\d{1,4}$/.test(params.count) ? Number(params.count) : NaN;
-  if (!(n >= 1 && n <= 1000))
-    throw new ValidationFailedException([
-      { path: 'count', message: 'must be an integer from 1 to 1000' },
-    ]);
-  return n;
+  const errors = unknownParams(params, ['count']);
+  const count = parseLimit(params, 'count', errors);
+  if (errors.length) throw new ValidationFailedException(errors);
+  return count;
 }
 
 /** `fromId` / `toId` of GET /audit/verify. */
 export function parseRange(params: Record<string, unknown>): { fromId?: number; toId?: number } {
-  const unknown = Object.keys(params).filter((k) => k !== 'fromId' && k !== 'toId');
-  if (unknown.length) {
-    throw new ValidationFailedException(
-      unknown.map((k) => ({ path: k, message: 'is not a known query parameter' })),
-    );
-  }
+  const unknown = unknownParams(params, ['fromId', 'toId']);
+  if (unknown.length) throw new ValidationFailedException(unknown);
   const fromId = params.fromId === undefined ? undefined : parseId(params.fromId, 'fromId');
   const toId = params.toId === undefined ? undefined : parseId(params.toId, 'toId');
   if (fromId !== undefined && toId !== undefined && fromId > toId) {

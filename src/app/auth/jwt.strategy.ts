@@ -4,11 +4,12 @@ import { ExtractJwt, Strategy } from 'passport-jwt';
 import { APP_CONFIG } from '../config/app-config.provider.js';
 import { type AppConfig } from '../config/app-config.js';
 import { JWT_ALGORITHM, jwtKey } from './jwt-keys.js';
+import { UUID } from '../http/query-params.js';
 import { ServiceTokensRepository } from '../service-tokens/service-tokens.repository.js';
 import { type Principal, SERVICE_TOKEN_TYPE, type ServicePrincipal } from './principal.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const USER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A user id exactly as issued: a lower-case UUID (the strike counters key on the text). */
+const USER_ID = new RegExp(UUID.source);
 
 /** Thrown from `validate` for a token that verified but does not carry what we require. */
 export class InvalidTokenClaimsError extends Error {

@@ -3,6 +3,8 @@ import { ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Protected } from '../auth/protected.decorator.js';
 import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
 import { type Principal } from '../auth/principal.js';
+import { toPage } from '../../audit/page.js';
+import { parseLimit, unknownParams, UUID } from '../http/query-params.js';
 import { SchemaValidationPipe, ValidationFailedException } from '../http/schema-validation.pipe.js';
 import {
   type IssueServiceTokenBody,
@@ -10,8 +12,6 @@ import {
   parseTtl,
 } from './service-tokens.schemas.js';
 import { ServiceTokensService } from './service-tokens.service.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 @ApiTags('service tokens')
 @Controller('auth/service-tokens')
@@ -45,14 +45,9 @@ export class ServiceTokensController {
   @ApiQuery({ name: 'cursor', required: false })
   async list(@Query() params: Record<string, unknown>) {
     const { limit, before } = parseListParams(params);
-    const items = await this.tokens.list(limit + 1, before);
-    const more = items.length > limit;
-    if (more) items.pop();
-    const last = items[items.length - 1];
-    const nextCursor = more
-      ? Buffer.from(JSON.stringify([last.createdAt, last.id])).toString('base64url')
-      : null;
-    return { items, nextCursor };
+    return toPage(await this.tokens.list(limit + 1, before), limit, (last) =>
+      Buffer.from(JSON.stringify([last.createdAt, last.id])).toString('base64url'),
+    );
   }
 
   @Delete(':id')
@@ -69,16 +64,8 @@ function parseListParams(params: Record<string, unknown>): {
   limit: number;
   before?: { createdAt: string; id: string };
 } {
-  const errors = Object.keys(params)
-    .filter((k) => k !== 'limit' && k !== 'cursor')
-    .map((k) => ({ path: k, message: 'is not a known query parameter' }));
-  let limit = 100;
-  if (params.limit !== undefined) {
-    limit =
-      typeof params.limit === 'string' && /^\d{1,4}$/.test(params.limit) ? Number(params.limit) : 0;
-    if (limit < 1 || limit > 1000)
-      errors.push({ path: 'limit', message: 'must be an integer from 1 to 1000' });
-  }
+  const errors = unknownParams(params, ['limit', 'cursor']);
+  const limit = parseLimit(params, 'limit', errors);
   let before: { createdAt: string; id: string } | undefined;
   if (params.cursor !== undefined) {
     try {

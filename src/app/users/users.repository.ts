@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type DataSource, type EntityManager } from 'typeorm';
+import { UUID } from '../http/query-params.js';
 import { UserEntity, type Role } from './user.entity.js';
 
 /** Raised when a username is already taken (case-insensitively). */
@@ -12,7 +13,6 @@ export class UsernameTakenError extends Error {
 }
 
 const UNIQUE_VIOLATION = '23505';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Every query on `users`, so services hold only logic. */
 @Injectable()
