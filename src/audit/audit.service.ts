@@ -125,10 +125,6 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  /** Records submitted by another system (already validated): the actor comes from the request. */
-  submit(events: AuditEvent[]): Promise<AuditRecord[]> {
-    return this.recordMany(events);
-  }
 
   /** Newest first; `nextCursor` is null on the last page. */
   find(query: AuditQuery): Promise<Page<AuditRecord>> {

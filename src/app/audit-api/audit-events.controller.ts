@@ -53,7 +53,7 @@ export class AuditEventsController {
       ]);
     const { events, errors } = validateSubmission(body);
     if (errors.length) throw new ValidationFailedException(errors);
-    const records = await this.audit.submit(events);
+    const records = await this.audit.recordMany(events);
     return { ids: records.map((r) => r.id) };
   }
 
