@@ -125,7 +125,6 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-
   /** Newest first; `nextCursor` is null on the last page. */
   find(query: AuditQuery): Promise<Page<AuditRecord>> {
     return this.store.search(query);
