@@ -25,16 +25,24 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   {
-    // The library must never depend on the reference service that hosts it.
-    files: ['src/strikes/**/*.ts', 'src/audit/**/*.ts', 'src/index.ts'],
+    // The library (and its CLI) must never depend on the reference service that hosts it.
+    files: [
+      'src/strikes/**/*.ts',
+      'src/audit/**/*.ts',
+      'src/common/**/*.ts',
+      'src/rest/**/*.ts',
+      'src/cli/**/*.ts',
+      'src/index.ts',
+      'migrations/**/*.ts',
+    ],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
             {
-              group: ['**/app/**', '**/cli/**'],
-              message: 'library code must not import the reference service or the CLI',
+              group: ['**/app/**'],
+              message: 'library code must not import the reference service',
             },
           ],
         },

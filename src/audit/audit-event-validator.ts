@@ -1,7 +1,7 @@
 import { type ValidateFunction } from 'ajv';
 import { auditEventSchema, MAX_BATCH, MAX_DETAILS_BYTES } from './audit-event.schema.js';
 import { type AuditEvent } from './audit-record.js';
-import { ajv, type FieldError, join, toFieldErrors } from './field-errors.js';
+import { ajv, type FieldError, join, toFieldErrors } from '../common/field-errors.js';
 
 /** An event that breaks the record format; `errors` lists every problem with its path. */
 export class AuditEventInvalidError extends Error {

@@ -1,5 +1,5 @@
 import { AUDIT_OUTCOMES, AUDIT_THREATS } from './audit-record.js';
-import { type FieldError } from './field-errors.js';
+import { type FieldError } from '../common/field-errors.js';
 
 /** A validated search of the audit trail. */
 export interface AuditQuery {

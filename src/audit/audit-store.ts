@@ -1,7 +1,7 @@
 import { type DataSource, type EntityManager } from 'typeorm';
 import { hashRecord } from './audit-hash.js';
 import { type AuditQuery, auditQuerySql, encodeCursor } from './audit-query.js';
-import { type Page, toPage } from './page.js';
+import { type Page, toPage } from '../common/page.js';
 import { type AuditRecord, type UnchainedRecord } from './audit-record.js';
 
 /** Columns of audit_events that hold the record, in insert order. */

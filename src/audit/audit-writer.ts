@@ -9,7 +9,7 @@ import {
 import { AuditLogUnavailableError, type AuditLogFile } from './audit-log-file.js';
 import { type AuditRecord, type UnchainedRecord } from './audit-record.js';
 import { type AuditStore } from './audit-store.js';
-import { metrics } from './metrics.js';
+import { metrics } from '../common/metrics.js';
 
 interface Waiter {
   records: UnchainedRecord[];

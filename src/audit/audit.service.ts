@@ -12,12 +12,12 @@ import { type RequestContext, currentRequestContext } from './audit-context.js';
 import { assertValidEvent } from './audit-event-validator.js';
 import { AuditLogFile } from './audit-log-file.js';
 import { type AuditQuery } from './audit-query.js';
-import { type Page } from './page.js';
+import { type Page } from '../common/page.js';
 import { type AuditEvent, type AuditRecord, type UnchainedRecord } from './audit-record.js';
 import { AuditStore, RECORD_SELECT } from './audit-store.js';
 import { AuditVerifier, type VerifyResult } from './audit-verifier.js';
 import { AuditWriter } from './audit-writer.js';
-import { metrics } from './metrics.js';
+import { metrics } from '../common/metrics.js';
 import { redact } from './redact.js';
 import { AUDIT_MODULE_OPTIONS } from './audit.module-definition.js';
 import {

@@ -10,7 +10,7 @@ import { type Request } from 'express';
 import { catchError, concatMap, from, type Observable, throwError } from 'rxjs';
 import { type AuditedOptions, AUDITED_KEY } from './audited.decorator.js';
 import { AuditService } from './audit.service.js';
-import { storableText } from './storable-text.js';
+import { storableText } from '../common/storable-text.js';
 
 const ACTIONS: Record<string, string> = {
   POST: 'create',

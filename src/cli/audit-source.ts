@@ -2,7 +2,7 @@ import { DataSource } from 'typeorm';
 import { parseAuditQuery } from '../audit/audit-query.js';
 import { type AuditRecord } from '../audit/audit-record.js';
 import { AuditStore } from '../audit/audit-store.js';
-import { type Page as AuditPage } from '../audit/page.js';
+import { type Page as AuditPage } from '../common/page.js';
 import { AuditVerifier, type LogFileShare, type VerifyResult } from '../audit/audit-verifier.js';
 import { CliError } from './cli-error.js';
 

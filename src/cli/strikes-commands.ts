@@ -7,7 +7,7 @@ import { type DataSource } from 'typeorm';
 import { AuditModule } from '../audit/audit.module.js';
 import { StrikesModule } from '../strikes/strikes.module.js';
 import { StrikesService } from '../strikes/strikes.service.js';
-import { enrollMissing } from '../app/admin/strikes-enrollment.service.js';
+import { enrollMissing } from '../strikes/strikes-enrollment.js';
 import { type Output } from './audit-commands.js';
 import { CliError } from './cli-error.js';
 

@@ -6,7 +6,7 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { type Request } from 'express';
-import { metrics } from '../audit/metrics.js';
+import { metrics } from '../common/metrics.js';
 import { type SessionState } from './strike-counter.store.js';
 import { type StrikesPrincipal } from './strikes.options.js';
 import { AccessDeniedCoalescer } from './access-denied.coalescer.js';

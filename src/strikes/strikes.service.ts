@@ -12,9 +12,9 @@ import { type DataSource, type EntityManager } from 'typeorm';
 import { currentRequestContext } from '../audit/audit-context.js';
 import { type AuditEvent } from '../audit/audit-record.js';
 import { AuditService } from '../audit/audit.service.js';
-import { isDatabaseUnavailable } from '../audit/database-errors.js';
-import { metrics } from '../audit/metrics.js';
-import { storableText } from '../audit/storable-text.js';
+import { isDatabaseUnavailable } from '../common/database-errors.js';
+import { metrics } from '../common/metrics.js';
+import { storableText } from '../common/storable-text.js';
 import { SessionStateCache } from './session-state.cache.js';
 import {
   type SessionState,

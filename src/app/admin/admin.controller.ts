@@ -15,9 +15,12 @@ import { StrikesService } from '../../strikes/strikes.service.js';
 import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
 import { type Principal } from '../auth/principal.js';
 import { Protected } from '../auth/protected.decorator.js';
-import { parseLimit, unknownParams } from '../http/query-params.js';
-import { SchemaValidationPipe, ValidationFailedException } from '../http/schema-validation.pipe.js';
-import { toPage } from '../../audit/page.js';
+import { parseLimit, unknownParams } from '../../common/query-params.js';
+import {
+  SchemaValidationPipe,
+  ValidationFailedException,
+} from '../../common/schema-validation.pipe.js';
+import { toPage } from '../../common/page.js';
 import { UsersService } from '../users/users.service.js';
 import { type RoleBody, roleSchema, type UnblockBody, unblockSchema } from './admin.schemas.js';
 

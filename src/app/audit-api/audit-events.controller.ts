@@ -15,7 +15,7 @@ import { validateSubmission } from '../../audit/audit-event-validator.js';
 import { AuditService } from '../../audit/audit.service.js';
 import { Protected } from '../auth/protected.decorator.js';
 import { Roles, Scopes } from '../auth/roles.decorator.js';
-import { ValidationFailedException } from '../http/schema-validation.pipe.js';
+import { ValidationFailedException } from '../../common/schema-validation.pipe.js';
 import { parseId, parseCount } from './audit-params.js';
 
 @ApiTags('audit')

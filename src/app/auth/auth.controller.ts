@@ -1,6 +1,6 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { SchemaValidationPipe } from '../http/schema-validation.pipe.js';
+import { SchemaValidationPipe } from '../../common/schema-validation.pipe.js';
 import { type Credentials, credentialsSchema, loginSchema } from './auth.schemas.js';
 import { AuthService } from './auth.service.js';
 import { CurrentPrincipal } from './current-principal.decorator.js';

@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
-import { isDatabaseUnavailable } from '../../audit/database-errors.js';
+import { isDatabaseUnavailable } from '../../common/database-errors.js';
 import { InvalidTokenClaimsError } from './jwt.strategy.js';
 import { type Principal } from './principal.js';
 import { SCOPES_KEY } from './roles.decorator.js';

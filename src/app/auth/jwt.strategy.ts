@@ -4,7 +4,7 @@ import { ExtractJwt, Strategy } from 'passport-jwt';
 import { APP_CONFIG } from '../config/app-config.provider.js';
 import { type AppConfig } from '../config/app-config.js';
 import { JWT_ALGORITHM, jwtKey } from './jwt-keys.js';
-import { UUID } from '../http/query-params.js';
+import { UUID } from '../../common/query-params.js';
 import { ServiceTokensRepository } from '../service-tokens/service-tokens.repository.js';
 import { type Principal, SERVICE_TOKEN_TYPE, type ServicePrincipal } from './principal.js';
 

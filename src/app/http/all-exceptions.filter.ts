@@ -11,7 +11,7 @@ import { STATUS_CODES } from 'node:http';
 import { AuditEventInvalidError } from '../../audit/audit-event-validator.js';
 import { AuditLogUnavailableError } from '../../audit/audit-log-file.js';
 import { StrikesService } from '../../strikes/strikes.service.js';
-import { isDatabaseUnavailable } from '../../audit/database-errors.js';
+import { isDatabaseUnavailable } from '../../common/database-errors.js';
 
 /** The error body of every response: `{statusCode, error, message}` plus `reason` / `errors`. */
 export interface ErrorBody {

@@ -3,9 +3,12 @@ import { ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Protected } from '../auth/protected.decorator.js';
 import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
 import { type Principal } from '../auth/principal.js';
-import { toPage } from '../../audit/page.js';
-import { parseLimit, unknownParams, UUID } from '../http/query-params.js';
-import { SchemaValidationPipe, ValidationFailedException } from '../http/schema-validation.pipe.js';
+import { toPage } from '../../common/page.js';
+import { parseLimit, unknownParams, UUID } from '../../common/query-params.js';
+import {
+  SchemaValidationPipe,
+  ValidationFailedException,
+} from '../../common/schema-validation.pipe.js';
 import {
   type IssueServiceTokenBody,
   issueServiceTokenSchema,

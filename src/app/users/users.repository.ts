@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type DataSource, type EntityManager } from 'typeorm';
-import { UUID } from '../http/query-params.js';
+import { UUID } from '../../common/query-params.js';
 import { UserEntity, type Role } from './user.entity.js';
 
 /** Raised when a username is already taken (case-insensitively). */

@@ -1,4 +1,4 @@
-import { type FieldError } from '../../audit/field-errors.js';
+import { type FieldError } from './field-errors.js';
 
 /** The parameters that are not in `allowed`, each reported by name. */
 export function unknownParams(params: Record<string, unknown>, allowed: string[]): FieldError[] {

@@ -1,6 +1,6 @@
 import { BadRequestException, Injectable, type PipeTransform } from '@nestjs/common';
 import { type JSONSchemaType, type ValidateFunction } from 'ajv';
-import { ajv, type FieldError, toFieldErrors } from '../../audit/field-errors.js';
+import { ajv, type FieldError, toFieldErrors } from './field-errors.js';
 
 /** A 400 that lists every invalid field; the filter renders it as `{..., errors}`. */
 export class ValidationFailedException extends BadRequestException {
