@@ -1,5 +1,4 @@
 import { type FactoryProvider } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { type DataSource } from 'typeorm';
 
@@ -11,7 +10,7 @@ export const STRIKEGUARD_DATA_SOURCE = Symbol.for('strikeguard:data-source');
 
 /** Thrown at start when the DataSource strikeguard needs cannot be found. */
 export class DataSourceNotFoundError extends Error {
-  constructor(name: string | undefined, cause: unknown) {
+  constructor(name: string | undefined) {
     super(
       name === undefined
         ? 'strikeguard needs a TypeORM DataSource: import TypeOrmModule.forRoot({ type: "postgres", … }) ' +
@@ -21,23 +20,20 @@ export class DataSourceNotFoundError extends Error {
             'register it with TypeOrmModule.forRoot({ name: "' +
             name +
             '", … }) or fix the name',
-      { cause },
     );
     this.name = this.constructor.name;
   }
 }
 
-/** Finds the host's DataSource (the default one, or `name`) anywhere in the app. */
+/** The host's DataSource (the default one, or `name`): TypeORM's providers are global. */
 export function dataSourceProvider(name: string | undefined): FactoryProvider<DataSource> {
   return {
     provide: STRIKEGUARD_DATA_SOURCE,
-    inject: [ModuleRef],
-    useFactory: (moduleRef: ModuleRef) => {
-      try {
-        return moduleRef.get<DataSource>(getDataSourceToken(name), { strict: false });
-      } catch (error) {
-        throw new DataSourceNotFoundError(name, error);
-      }
+    // Optional, so that a missing DataSource gets our message instead of Nest's generic one.
+    inject: [{ token: getDataSourceToken(name), optional: true }],
+    useFactory: (dataSource: DataSource | undefined) => {
+      if (!dataSource) throw new DataSourceNotFoundError(name);
+      return dataSource;
     },
   };
 }
