@@ -23,7 +23,19 @@ export { hashRecord } from './audit/audit-hash.js';
 export { type ActorResolver } from './audit/audit-context.js';
 
 export { StrikesModule } from './strikes/strikes.module.js';
-export { StrikesService, type ViolationResult } from './strikes/strikes.service.js';
+export {
+  StrikesService,
+  StrikesSetupError,
+  type StrikesTokenClaims,
+  type ViolationResult,
+} from './strikes/strikes.service.js';
+export { enrollMissing, type UsersTable, UsersTableError } from './strikes/strikes-enrollment.js';
+export { SessionGate } from './strikes/session.gate.js';
+export { PrincipalResolver, type ResolvedPrincipal } from './strikes/principal.resolver.js';
+export { UnmappablePrincipalException } from './strikes/unmappable-principal.exception.js';
+export { STRIKES_OPTIONS } from './strikes/strikes-options.provider.js';
+export { InvalidUserIdError, type UserId, userKey } from './strikes/user-id.js';
+export { DataSourceNotFoundError, STRIKEGUARD_DATA_SOURCE } from './common/data-source.provider.js';
 export { StrikeGuard } from './strikes/strike.guard.js';
 export { StrikesInterceptor } from './strikes/strikes.interceptor.js';
 export { StrikesExceptionFilter } from './strikes/strikes-exception.filter.js';
@@ -33,7 +45,11 @@ export { StrikeOn, NoStrikes, type StrikeOnRule } from './strikes/strikes.decora
 export {
   type StrikesModuleOptions,
   type StrikesPrincipal,
+  type ResolvedStrikesOptions,
+  type UnmappablePrincipalPolicy,
   type ViolationRule,
+  PrincipalUnmappableError,
+  StrikesOptionsError,
   defaultPrincipalOf,
 } from './strikes/strikes.options.js';
 export { type StrikeCounter } from './strikes/strike-counter.store.js';

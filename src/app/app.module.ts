@@ -1,12 +1,11 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_FILTER } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
 import { AuditModule } from '../audit/audit.module.js';
-import { StrikesInterceptor } from '../strikes/strikes.interceptor.js';
 import { StrikesModule } from '../strikes/strikes.module.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { AdminController } from './admin/admin.controller.js';
@@ -91,7 +90,6 @@ export class AppModule {
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: APP_FILTER, useClass: AllExceptionsFilter },
-        { provide: APP_INTERCEPTOR, useClass: StrikesInterceptor },
         StrikesEnrollmentService,
         PasswordHasher,
         UsersRepository,

@@ -45,6 +45,11 @@ export const metrics = {
   terminations: counter('strikeguard_sessions_terminated_total', 'Session terminations by strikes'),
   blocks: counter('strikeguard_accounts_blocked_total', 'Accounts blocked'),
   unblocks: counter('strikeguard_accounts_unblocked_total', 'Accounts unblocked by an admin'),
+  unmappablePrincipals: counter(
+    'strikeguard_unmappable_principals_total',
+    'Authenticated requests whose user could not be mapped, by policy (refuse or anonymous)',
+    ['policy'],
+  ),
   accessDenied: counter(
     'strikeguard_access_denied_total',
     'Requests refused for a blocked account or a terminated session',

@@ -1,7 +1,16 @@
-import { Logger } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import pg from 'pg';
 import { type DataSource } from 'typeorm';
-import { type SessionState, SESSION_CHANNEL } from './strike-counter.store.js';
+import { STRIKEGUARD_DATA_SOURCE } from '../common/data-source.provider.js';
+import { type SessionState, SESSION_CHANNEL, StrikeCounterStore } from './strike-counter.store.js';
+import { STRIKES_OPTIONS } from './strikes-options.provider.js';
+import { type ResolvedStrikesOptions } from './strikes.options.js';
 
 const RECONNECT_MS = 1000;
 /** A partition sends no RST: probe the listening connection so a silent one is noticed. */
@@ -14,7 +23,8 @@ const HEARTBEAT_MS = 5000;
  * (the guard reads the database) and it is emptied when the connection comes back, since
  * notifications may have been missed.
  */
-export class SessionStateCache {
+@Injectable()
+export class SessionStateCache implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('StrikesCache');
   private readonly entries = new Map<string, SessionState>();
   private client: pg.Client | null = null;
@@ -25,20 +35,25 @@ export class SessionStateCache {
   /** Bumped on every invalidation, so a load that raced with one is not cached. */
   private generation = 0;
 
+  private readonly shared: boolean;
+  private readonly maxEntries: number;
+
   constructor(
-    private readonly dataSource: DataSource,
-    private readonly shared: boolean,
-    private readonly maxEntries: number,
+    @Inject(STRIKEGUARD_DATA_SOURCE) private readonly dataSource: DataSource,
+    @Inject(STRIKES_OPTIONS) options: ResolvedStrikesOptions,
+    private readonly store: StrikeCounterStore,
   ) {
+    this.shared = options.sharedDatabase;
+    this.maxEntries = options.cacheSize;
     // A single process owns the database: its own writes are all there is to invalidate.
-    this.connected = !shared;
+    this.connected = !this.shared;
   }
 
-  async start(): Promise<void> {
+  async onModuleInit(): Promise<void> {
     if (this.shared) await this.connect();
   }
 
-  async stop(): Promise<void> {
+  async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.heartbeat) clearInterval(this.heartbeat);
@@ -59,6 +74,20 @@ export class SessionStateCache {
       this.entries.set(userId, entry);
     }
     return entry;
+  }
+
+  /**
+   * The session state of a user: synchronous from the cache (the common case costs no promise),
+   * else read from the database and cached. null when the user has no counter.
+   */
+  read(userId: string): SessionState | null | Promise<SessionState | null> {
+    const cached = this.get(userId);
+    if (cached) return cached;
+    const generation = this.snapshot();
+    return this.store.sessionState(userId).then((state) => {
+      if (state) this.set(userId, state, generation);
+      return state;
+    });
   }
 
   /** Stores what was read; `generation` is the value of `snapshot()` taken before the read. */

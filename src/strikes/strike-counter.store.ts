@@ -1,4 +1,6 @@
+import { Inject, Injectable } from '@nestjs/common';
 import { type DataSource, type EntityManager } from 'typeorm';
+import { STRIKEGUARD_DATA_SOURCE } from '../common/data-source.provider.js';
 
 /** A user's counter as the admin API shows it. */
 export interface StrikeCounter {
@@ -37,8 +39,15 @@ const COUNTER = counterColumns('strike_counters');
 export const SESSION_CHANNEL = 'strikeguard_sessions';
 
 /** Every SQL statement on strike_counters. */
+@Injectable()
 export class StrikeCounterStore {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(@Inject(STRIKEGUARD_DATA_SOURCE) private readonly dataSource: DataSource) {}
+
+  /** False when the host has not run strikeguard's migrations (no strike_counters table). */
+  async tableExists(): Promise<boolean> {
+    const [row] = await this.dataSource.query(`SELECT to_regclass('strike_counters') AS oid`);
+    return !!row?.oid;
+  }
 
   /** Creates the counter of a new user (no-op if it exists); true when it was created. */
   async enroll(manager: EntityManager, userId: string): Promise<boolean> {

@@ -6,33 +6,45 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { type Request } from 'express';
-import { catchError, from, type Observable, switchMap, throwError } from 'rxjs';
+import { catchError, defer, from, type Observable, switchMap, throwError } from 'rxjs';
+import { SessionGate } from './session.gate.js';
 import { StrikesService } from './strikes.service.js';
 import { captureRoutePolicy } from './violation-policy.js';
 
 /**
- * Charges violations thrown by handlers (ViolationException, `@StrikeOn` types, 403s) before any
- * exception filter sees them. A guard's exception never reaches an interceptor: the exception
- * filter (or StrikesService.chargeForException in your own filter) covers those.
+ * Runs after every guard (StrikesModule installs it globally, first in line): refuses a dead
+ * session that StrikeGuard could not see yet (an auth guard that ran after it), then charges
+ * violations thrown by the handler (ViolationException, `@StrikeOn` types, 403s) before any
+ * exception filter sees them. Guards' exceptions are charged on the exception path.
  */
 @Injectable()
 export class StrikesInterceptor implements NestInterceptor {
   constructor(
     private readonly strikes: StrikesService,
+    private readonly gate: SessionGate,
     private readonly reflector: Reflector,
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (context.getType() !== 'http') return next.handle();
     captureRoutePolicy(context, this.reflector);
     const request = context.switchToHttp().getRequest<Request>();
-    return next
-      .handle()
-      .pipe(
-        catchError((error: unknown) =>
-          from(this.strikes.chargeForException(error, request)).pipe(
-            switchMap((toThrow) => throwError(() => toThrow)),
+    let live: true | Promise<true>;
+    try {
+      live = this.gate.check(request);
+    } catch (refusal) {
+      return throwError(() => refusal);
+    }
+    const handled = (): Observable<unknown> =>
+      next
+        .handle()
+        .pipe(
+          catchError((error: unknown) =>
+            defer(async () => this.strikes.chargeForException(error, request)).pipe(
+              switchMap((toThrow) => throwError(() => toThrow)),
+            ),
           ),
-        ),
-      );
+        );
+    return live === true ? handled() : from(live).pipe(switchMap(handled));
   }
 }

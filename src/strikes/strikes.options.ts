@@ -1,12 +1,16 @@
 import { type Type } from '@nestjs/common';
 import { type Request } from 'express';
 import { type StrikeCounter } from './strike-counter.store.js';
+import { type UserId } from './user-id.js';
 
-/** The authenticated user of a request, as the strike engine needs it. */
+/** The authenticated user of a request, as `principalOf` reports it. */
 export interface StrikesPrincipal {
-  userId: string;
-  /** The session version the token carries (claim `sv`). */
+  /** A string, an integer or a bigint: counters key on its text form (`42` and `"42"` are one user). */
+  userId: UserId;
+  /** The session version the token carries (claim `sv`; see `StrikesService.loginClaims`). */
   sessionVersion: number;
+  /** Token issue time, seconds since the epoch (claim `iat`), when known. */
+  issuedAt?: number | null;
 }
 
 /** An exception type that counts as a violation, module-wide. */
@@ -15,6 +19,13 @@ export interface ViolationRule {
   weight?: number;
   reason?: string;
 }
+
+/**
+ * What to do with a request that has a `request.user` strikeguard cannot map to a user:
+ * `refuse` answers 503 `principal_unmappable` (protection never switches off in silence);
+ * `anonymous` lets it through uncounted and unchecked (logged and counted in a metric).
+ */
+export type UnmappablePrincipalPolicy = 'refuse' | 'anonymous';
 
 /** Options of StrikesModule.forRoot / forRootAsync. */
 export interface StrikesModuleOptions {
@@ -33,8 +44,14 @@ export interface StrikesModuleOptions {
    * through PostgreSQL LISTEN/NOTIFY. false for a single process (embedded database).
    */
   sharedDatabase?: boolean;
-  /** Finds the user on a request; null for anonymous requests and service tokens (never charged). */
+  /**
+   * Finds the user of a request. Answer null for anonymous requests and service tokens (never
+   * charged, never checked); throw when `request.user` is there but cannot be understood.
+   * Default: `defaultPrincipalOf`.
+   */
   principalOf?: (request: Request) => StrikesPrincipal | null;
+  /** A `request.user` that cannot be mapped to a user (default `refuse`: 503). */
+  unmappablePrincipal?: UnmappablePrincipalPolicy;
   /** Called after the sessions of a user were terminated (and committed). */
   onSessionTerminated?: (userId: string, counter: StrikeCounter) => void | Promise<void>;
   /** Called after an account was blocked. */
@@ -49,22 +66,18 @@ export interface StrikesModuleOptions {
   concurrency?: number;
 }
 
-export type ResolvedStrikesOptions = Required<
-  Omit<StrikesModuleOptions, 'onSessionTerminated' | 'onBlocked' | 'onUnblocked'>
-> &
-  Pick<StrikesModuleOptions, 'onSessionTerminated' | 'onBlocked' | 'onUnblocked'>;
+type Hooks = 'onSessionTerminated' | 'onBlocked' | 'onUnblocked';
 
-/**
- * Default: `request.user` with `id` (or `sub`) and `sessionVersion` (or `sv`); a user whose
- * `kind` is `service` is not a user.
- */
-export function defaultPrincipalOf(request: Request): StrikesPrincipal | null {
-  const user = (request as Request & { user?: Record<string, unknown> }).user;
-  if (!user || user.kind === 'service') return null;
-  const userId = user.id ?? user.sub;
-  if (typeof userId !== 'string') return null;
-  const sv = user.sessionVersion ?? user.sv;
-  return { userId, sessionVersion: typeof sv === 'number' ? sv : 0 };
+/** The options with every default filled in: what the module's providers inject. */
+export type ResolvedStrikesOptions = Required<Omit<StrikesModuleOptions, Hooks>> &
+  Pick<StrikesModuleOptions, Hooks>;
+
+/** Thrown at start for an option that is out of range; the message names it. */
+export class StrikesOptionsError extends Error {
+  constructor(message: string) {
+    super(`StrikesModule: ${message}`);
+    this.name = this.constructor.name;
+  }
 }
 
 export function resolveStrikesOptions(options: StrikesModuleOptions): ResolvedStrikesOptions {
@@ -76,6 +89,7 @@ export function resolveStrikesOptions(options: StrikesModuleOptions): ResolvedSt
     failClosed: options.failClosed ?? true,
     sharedDatabase: options.sharedDatabase ?? true,
     principalOf: options.principalOf ?? defaultPrincipalOf,
+    unmappablePrincipal: options.unmappablePrincipal ?? 'refuse',
     cacheSize: options.cacheSize ?? 100_000,
     maxBatch: options.maxBatch ?? 500,
     concurrency: options.concurrency ?? 4,
@@ -85,13 +99,57 @@ export function resolveStrikesOptions(options: StrikesModuleOptions): ResolvedSt
   };
   for (const key of ['terminateAt', 'blockAt', 'cacheSize', 'maxBatch', 'concurrency'] as const) {
     if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 1) {
-      throw new Error(
-        `StrikesModule: ${key} must be a positive integer (got ${String(resolved[key])})`,
+      throw new StrikesOptionsError(
+        `${key} must be a positive integer (got ${String(resolved[key])})`,
       );
     }
   }
   if (!Number.isSafeInteger(resolved.forbiddenWeight) || resolved.forbiddenWeight < 0) {
-    throw new Error('StrikesModule: forbiddenWeight must be an integer >= 0');
+    throw new StrikesOptionsError('forbiddenWeight must be an integer >= 0');
+  }
+  if (!['refuse', 'anonymous'].includes(resolved.unmappablePrincipal)) {
+    throw new StrikesOptionsError('unmappablePrincipal must be "refuse" or "anonymous"');
+  }
+  if (typeof resolved.principalOf !== 'function') {
+    throw new StrikesOptionsError('principalOf must be a function (request) => principal | null');
   }
   return resolved;
+}
+
+/** Thrown by a `principalOf` when `request.user` is there but names no usable user. */
+export class PrincipalUnmappableError extends Error {
+  constructor(override readonly cause: string) {
+    super(cause);
+    this.name = this.constructor.name;
+  }
+}
+
+/**
+ * Default: `request.user` with `id` (or `sub`, or `userId`) — a string or an integer — and
+ * `sessionVersion` (or `sv`, default 0) and `iat`; a user whose `kind` is `service` is not a user.
+ * A `request.user` without a usable id throws PrincipalUnmappableError: it is never anonymous.
+ */
+export function defaultPrincipalOf(request: Request): StrikesPrincipal | null {
+  const user = (request as Request & { user?: unknown }).user;
+  if (user === undefined || user === null || user === false) return null;
+  if (typeof user !== 'object' || Array.isArray(user))
+    throw new PrincipalUnmappableError(`request.user is ${kindOf(user)}, not an object`);
+  const u = user as Record<string, unknown>;
+  if (u.kind === 'service') return null;
+  const userId = u.id ?? u.sub ?? u.userId;
+  if (userId === undefined || userId === null)
+    throw new PrincipalUnmappableError('request.user has no id, sub or userId');
+  if (typeof userId !== 'string' && typeof userId !== 'number' && typeof userId !== 'bigint')
+    throw new PrincipalUnmappableError(`request.user's id is ${kindOf(userId)}`);
+  const issuedAt = u.iat ?? u.issuedAt;
+  return {
+    userId: userId as string | number | bigint,
+    sessionVersion: (u.sessionVersion ?? u.sv ?? 0) as number,
+    issuedAt: typeof issuedAt === 'number' ? issuedAt : null,
+  };
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
 }

@@ -2,19 +2,21 @@ import {
   Inject,
   Injectable,
   Logger,
-  type OnApplicationShutdown,
   type OnModuleInit,
+  Optional,
   ServiceUnavailableException,
 } from '@nestjs/common';
 import { type Request } from 'express';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { type DataSource, type EntityManager } from 'typeorm';
 import { currentRequestContext } from '../audit/audit-context.js';
 import { type AuditEvent } from '../audit/audit-record.js';
 import { AuditService } from '../audit/audit.service.js';
+import { STRIKEGUARD_DATA_SOURCE } from '../common/data-source.provider.js';
 import { isDatabaseUnavailable } from '../common/database-errors.js';
 import { metrics } from '../common/metrics.js';
 import { storableText } from '../common/storable-text.js';
+import { PrincipalResolver } from './principal.resolver.js';
+import { SessionGate } from './session.gate.js';
 import { SessionStateCache } from './session-state.cache.js';
 import {
   type SessionState,
@@ -22,13 +24,26 @@ import {
   StrikeCounterStore,
   type ViolationOutcome,
 } from './strike-counter.store.js';
-import { STRIKES_MODULE_OPTIONS } from './strikes.module-definition.js';
-import { violationOf } from './violation-policy.js';
-import {
-  type ResolvedStrikesOptions,
-  resolveStrikesOptions,
-  type StrikesModuleOptions,
-} from './strikes.options.js';
+import { StrikeRefusalException } from './strike-refusal.exception.js';
+import { STRIKES_OPTIONS } from './strikes-options.provider.js';
+import { type ResolvedStrikesOptions } from './strikes.options.js';
+import { UnmappablePrincipalException } from './unmappable-principal.exception.js';
+import { type UserId, userKey } from './user-id.js';
+import { type Violation, violationOf } from './violation-policy.js';
+
+/** The claims a host puts in a session token it issues (see `StrikesService.loginClaims`). */
+export interface StrikesTokenClaims {
+  /** The user's session version: a token whose `sv` is older is refused (`session_terminated`). */
+  sv: number;
+}
+
+/** Thrown at start when a required part of strikeguard is missing; the message says what to add. */
+export class StrikesSetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = this.constructor.name;
+  }
+}
 
 /** What recording a violation did. */
 export interface ViolationResult {
@@ -60,41 +75,58 @@ const MAX_RETRIES = 5;
  * caller's promise resolves once its strike and events are committed and in the log file.
  */
 @Injectable()
-export class StrikesService implements OnModuleInit, OnApplicationShutdown {
+export class StrikesService implements OnModuleInit {
   private readonly logger = new Logger('Strikes');
-  readonly options: ResolvedStrikesOptions;
-  private readonly store: StrikeCounterStore;
-  readonly cache: SessionStateCache;
+  private readonly audit: AuditService;
   private queue: Pending[] = [];
   private inFlight = 0;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
-    private readonly audit: AuditService,
-    @Inject(STRIKES_MODULE_OPTIONS) options: StrikesModuleOptions,
+    @Inject(STRIKEGUARD_DATA_SOURCE) private readonly dataSource: DataSource,
+    @Optional() @Inject(AuditService) audit: AuditService | undefined,
+    @Inject(STRIKES_OPTIONS) private readonly options: ResolvedStrikesOptions,
+    private readonly store: StrikeCounterStore,
+    private readonly cache: SessionStateCache,
+    private readonly principals: PrincipalResolver,
+    private readonly gate: SessionGate,
   ) {
-    this.options = resolveStrikesOptions(options);
-    this.store = new StrikeCounterStore(dataSource);
-    this.cache = new SessionStateCache(
-      dataSource,
-      this.options.sharedDatabase,
-      this.options.cacheSize,
-    );
+    if (!audit) {
+      throw new StrikesSetupError(
+        'StrikesModule needs AuditModule (every strike is an audit record): add ' +
+          'AuditModule.forRoot({ logDir: "./var/audit" }) to the imports of your root module',
+      );
+    }
+    this.audit = audit;
   }
 
   async onModuleInit(): Promise<void> {
-    await this.cache.start();
+    if (!(await this.store.tableExists())) {
+      throw new StrikesSetupError(
+        'the strike_counters table does not exist: add strikeguardMigrations to your TypeORM ' +
+          'migrations (migrations: [...yours, ...strikeguardMigrations]) and run them ' +
+          '(migrationsRun: true, or the TypeORM CLI)',
+      );
+    }
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    await this.cache.stop();
+  /**
+   * The login gate: call it after the password (or other credential) checked out and before
+   * issuing a token. Answers the claims the token must carry (`sv`); throws StrikeRefusalException
+   * (`account_blocked`, 403) for a blocked account — only after a correct credential, so the
+   * block reveals nothing to a guesser.
+   */
+  async loginClaims(userId: UserId): Promise<StrikesTokenClaims> {
+    const state = await this.store.sessionState(userKey(userId));
+    if (state?.status === 'blocked') throw new StrikeRefusalException('account_blocked');
+    return { sv: state?.sessionVersion ?? 0 };
   }
 
   /**
    * Creates a user's counter inside the transaction that creates the user (pass its manager), with
    * a `strike_counter.created` event: no user exists without a counter.
    */
-  async enroll(userId: string, manager: EntityManager): Promise<void> {
+  async enroll(id: UserId, manager: EntityManager): Promise<void> {
+    const userId = userKey(id);
     if (await this.store.enroll(manager, userId)) {
       await this.audit.record(
         { type: 'strike_counter.created', userId, entityType: 'strike_counter', targetId: userId },
@@ -104,9 +136,9 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Enrolls users that have no counter yet (backfill); answers how many were created. */
-  async enrollMany(userIds: string[]): Promise<number> {
+  async enrollMany(ids: UserId[]): Promise<number> {
     let created = 0;
-    for (const userId of userIds) {
+    for (const userId of ids.map(userKey)) {
       await this.dataSource.transaction(async (manager) => {
         if (await this.store.enroll(manager, userId)) {
           created++;
@@ -131,9 +163,16 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
    * (`strike.recorded`, and `session.terminated` / `account.blocked` when a threshold is crossed)
    * are committed together and in the log file.
    */
-  recordViolation(userId: string, weight = 1, reason = 'violation'): Promise<ViolationResult> {
+  recordViolation(id: UserId, weight = 1, reason = 'violation'): Promise<ViolationResult> {
+    let userId: string;
+    try {
+      userId = userKey(id);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (!Number.isSafeInteger(weight) || weight < 1)
-      return Promise.reject(new Error('weight must be a positive integer'));
+      return Promise.reject(new TypeError('weight must be a positive integer'));
+    if (typeof reason !== 'string') return Promise.reject(new TypeError('reason must be a string'));
     // The batch runs in whichever request started it: take this request's context now.
     const request = currentRequestContext((r) => this.audit.actorOf(r));
     const context = {
@@ -158,12 +197,40 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * Charges the request's user when `exception` is a violation, and answers what to respond with:
-   * the exception itself (the violating request keeps its own response), or a 503 when the strike
+   * the exception itself (the violating request keeps its own response); the refusal when the
+   * session is already dead (a dead session is refused, never charged); or a 503 when the strike
    * could not be recorded and the module fails closed — a violation is never silently dropped.
+   * Synchronous when there is nothing to charge. Idempotent per request: the guard's filter, the
+   * interceptor and a host's own filter may all call it.
    */
-  async chargeForException(exception: unknown, request: Request): Promise<unknown> {
-    const violation = violationOf(exception, request, this.options);
-    if (!violation) return exception;
+  chargeForException(exception: unknown, request: Request): unknown {
+    if (
+      exception instanceof StrikeRefusalException ||
+      exception instanceof UnmappablePrincipalException
+    )
+      return exception;
+    let principal;
+    try {
+      principal = this.principals.resolve(request);
+    } catch (refusal) {
+      return refusal;
+    }
+    if (!principal) return exception;
+    const violation = violationOf(exception, request, principal, this.options);
+    let live: true | Promise<true>;
+    try {
+      live = this.gate.check(request, principal);
+    } catch (refusal) {
+      return refusal;
+    }
+    if (live === true) return violation ? this.charge(violation, exception) : exception;
+    return live.then(
+      () => (violation ? this.charge(violation, exception) : exception),
+      (refusal: unknown) => refusal,
+    );
+  }
+
+  private async charge(violation: Violation, exception: unknown): Promise<unknown> {
     try {
       await this.recordViolation(violation.userId, violation.weight, violation.reason);
       return exception;
@@ -174,6 +241,8 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
       if (!this.options.failClosed) return exception;
       return new ServiceUnavailableException(
         {
+          statusCode: 503,
+          error: 'Service Unavailable',
           message:
             'the violation could not be recorded, so the request is refused; try again later',
           reason: 'database_unavailable',
@@ -184,11 +253,8 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Unblocks an account and resets its counters; `account.unblocked` names the actor and reason. */
-  async unblock(
-    userId: string,
-    actorId: string | null,
-    reason: string,
-  ): Promise<StrikeCounter | null> {
+  async unblock(id: UserId, actorId: string | null, reason: string): Promise<StrikeCounter | null> {
+    const userId = userKey(id);
     const result = await this.dataSource.transaction(async (manager) => {
       const changed = await this.store.unblock(manager, userId);
       if (!changed) return null;
@@ -216,7 +282,8 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Ends every session of a user (logout): tokens issued before are refused from now on. */
-  async endSessions(userId: string, event: Omit<AuditEvent, 'userId'>): Promise<number | null> {
+  async endSessions(id: UserId, event: Omit<AuditEvent, 'userId'>): Promise<number | null> {
+    const userId = userKey(id);
     const version = await this.dataSource.transaction(async (manager) => {
       const v = await this.store.bumpSession(manager, userId);
       if (v === null) return null;
@@ -229,17 +296,12 @@ export class StrikesService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** The session state the guard checks: from the cache, else from the database (then cached). */
-  async sessionState(userId: string): Promise<SessionState | null> {
-    const cached = this.cache.get(userId);
-    if (cached) return cached;
-    const generation = this.cache.snapshot();
-    const state = await this.store.sessionState(userId);
-    if (state) this.cache.set(userId, state, generation);
-    return state;
+  async sessionState(userId: UserId): Promise<SessionState | null> {
+    return this.cache.read(userKey(userId));
   }
 
-  find(userId: string): Promise<StrikeCounter | null> {
-    return this.store.find(userId);
+  find(userId: UserId): Promise<StrikeCounter | null> {
+    return this.store.find(userKey(userId));
   }
 
   list(

@@ -4,6 +4,7 @@ import { type Request } from 'express';
 import { StrikeRefusalException } from './strike-refusal.exception.js';
 import { NO_STRIKES_KEY, STRIKE_ON_KEY, type StrikeOnRule } from './strikes.decorators.js';
 import { type ResolvedStrikesOptions } from './strikes.options.js';
+import { UnmappablePrincipalException } from './unmappable-principal.exception.js';
 import { ViolationException } from './violation.exception.js';
 
 /** What the route says about strikes, captured where the handler is known (guard, interceptor). */
@@ -58,14 +59,15 @@ export function captureRoutePolicy(context: ExecutionContext, reflector: Reflect
 export function violationOf(
   exception: unknown,
   request: Request,
+  principal: { userId: string } | null,
   options: ResolvedStrikesOptions,
 ): Violation | null {
   const req = request as PolicyRequest;
   if (req[CHARGED]) return null;
-  const principal = options.principalOf(request);
   // Anonymous requests and service tokens are never charged: nobody can lock out a victim.
   if (!principal) return null;
   if (exception instanceof StrikeRefusalException) return null;
+  if (exception instanceof UnmappablePrincipalException) return null;
   const policy = req[ROUTE_POLICY];
   if (policy?.noStrikes) return null;
   const found = match(exception, policy?.rules ?? [], options);

@@ -56,23 +56,24 @@ export class AuthService {
       throw new UnauthorizedException(BAD_CREDENTIALS);
     }
     // Only now, after a correct password, may the answer reveal that the account is blocked.
-    const session = await this.strikes.sessionState(user.id);
-    if (session?.status === 'blocked') {
-      await this.audit.record({
-        type: 'auth.login_refused',
-        userId: user.id,
-        outcome: 'denied',
-        threat: 'medium',
-        entityType: 'user',
-        targetId: user.id,
-        details: { reason: 'account_blocked' },
-      });
-      throw new StrikeRefusalException('account_blocked');
+    let claims;
+    try {
+      claims = await this.strikes.loginClaims(user.id);
+    } catch (error) {
+      if (error instanceof StrikeRefusalException) {
+        await this.audit.record({
+          type: 'auth.login_refused',
+          userId: user.id,
+          outcome: 'denied',
+          threat: 'medium',
+          entityType: 'user',
+          targetId: user.id,
+          details: { reason: error.reason },
+        });
+      }
+      throw error;
     }
-    const accessToken = await this.jwt.signAsync({
-      sub: user.id,
-      sv: session?.sessionVersion ?? 0,
-    });
+    const accessToken = await this.jwt.signAsync({ sub: user.id, ...claims });
     await this.audit.record({
       type: 'auth.login',
       userId: user.id,

@@ -6,11 +6,10 @@ import {
   HttpStatus,
   Logger,
 } from '@nestjs/common';
-import { type Request, type Response } from 'express';
+import { type Response } from 'express';
 import { STATUS_CODES } from 'node:http';
 import { AuditEventInvalidError } from '../../audit/audit-event-validator.js';
 import { AuditLogUnavailableError } from '../../audit/audit-log-file.js';
-import { StrikesService } from '../../strikes/strikes.service.js';
 import { isDatabaseUnavailable } from '../../common/database-errors.js';
 
 /** The error body of every response: `{statusCode, error, message}` plus `reason` / `errors`. */
@@ -25,20 +24,15 @@ export interface ErrorBody {
 /**
  * Renders every error in one shape. Anything unexpected is logged and answered 500 without
  * details; a database that cannot be reached is 503, so the service fails closed and says so.
+ * Charging violations is not its business: StrikesModule makes every filter charge first.
  */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
   private readonly logger = new Logger('HTTP');
 
-  constructor(private readonly strikes: StrikesService) {}
-
-  /** Charges the violation (if it is one), then renders; a strike that cannot be recorded is a 503. */
-  async catch(exception: unknown, host: ArgumentsHost): Promise<void> {
-    const http = host.switchToHttp();
-    const response = http.getResponse<Response>();
-    const body = this.toBody(
-      await this.strikes.chargeForException(exception, http.getRequest<Request>()),
-    );
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    const body = this.toBody(exception);
     if (response.headersSent) return;
     response.status(body.statusCode).json(body);
   }

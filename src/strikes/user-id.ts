@@ -1,0 +1,46 @@
+/** A user id as a host has it: text, an integer column, or a bigint. */
+export type UserId = string | number | bigint;
+
+/** Thrown for a user id strikeguard cannot key a counter on. */
+export class InvalidUserIdError extends TypeError {
+  constructor(id: unknown) {
+    super(
+      `strikeguard: a user id must be a non-empty string of at most 128 characters, a safe ` +
+        `integer or a bigint (got ${describe(id)})`,
+    );
+    this.name = this.constructor.name;
+  }
+}
+
+/**
+ * The one text form counters, events and caches key on: `42`, `42n` and `"42"` are the same user,
+ * so a host with integer ids and one with text ids both work, whichever form reaches the engine.
+ */
+export function userKey(id: unknown): string {
+  if (typeof id === 'string') {
+    if (id.length > 0 && id.length <= 128 && !id.includes('\u0000') && id.isWellFormed()) return id;
+  } else if (typeof id === 'number') {
+    if (Number.isSafeInteger(id)) return String(id);
+  } else if (typeof id === 'bigint') {
+    const text = id.toString();
+    if (text.length <= 128) return text;
+  }
+  throw new InvalidUserIdError(id);
+}
+
+/** The key, or null when `id` is not a usable user id. */
+export function userKeyOrNull(id: unknown): string | null {
+  try {
+    return userKey(id);
+  } catch {
+    return null;
+  }
+}
+
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return value.length > 40 ? 'a long string' : JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
+    return `${typeof value} ${String(value)}`;
+  return Array.isArray(value) ? 'an array' : typeof value;
+}
