@@ -23,9 +23,9 @@ export { hashRecord } from './audit/audit-hash.js';
 export { type ActorResolver } from './audit/audit-context.js';
 
 export { StrikesModule } from './strikes/strikes.module.js';
+export { StrikesSetupError } from './strikes/strikes-setup.error.js';
 export {
   StrikesService,
-  StrikesSetupError,
   type StrikesTokenClaims,
   type ViolationResult,
 } from './strikes/strikes.service.js';

@@ -1,7 +1,8 @@
-import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { AuditService } from '../audit/audit.service.js';
 import { type RefusalReason } from './strike-refusal.exception.js';
+import { requireAudit } from './strikes-setup.error.js';
 
 const WINDOW_MS = 60_000;
 const SWEEP_MS = 10_000;
@@ -24,7 +25,10 @@ export class AccessDeniedCoalescer implements OnApplicationShutdown {
   private readonly windows = new Map<string, Window>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly audit: AuditService) {
+  private readonly audit: AuditService;
+
+  constructor(@Optional() @Inject(AuditService) audit: AuditService | undefined) {
+    this.audit = requireAudit(audit);
     this.sweeper = setInterval(() => void this.sweep(Date.now() - WINDOW_MS), SWEEP_MS);
     this.sweeper.unref();
   }

@@ -11,7 +11,8 @@ import { type RefusalReason, StrikeRefusalException } from './strike-refusal.exc
 
 const CHECKED = Symbol('strikeguard:session-checked');
 
-type GateRequest = Request & { [CHECKED]?: string };
+/** What the gate answered for this request's principal: asked again, it answers the same. */
+type GateRequest = Request & { [CHECKED]?: { key: string; refusal: unknown } };
 
 /**
  * The one place that lets a session through or refuses it: a blocked account (403
@@ -37,38 +38,53 @@ export class SessionGate {
     if (!principal) return true;
     const req = request as GateRequest;
     const key = `${principal.userId}\u0000${principal.sessionVersion}`;
-    if (req[CHECKED] === key) return true;
-    let state: ReturnType<SessionStateCache['read']>;
-    try {
-      state = this.states.read(principal.userId);
-    } catch (error) {
-      return this.unavailable(error);
+    const earlier = req[CHECKED];
+    // The guard, the interceptor and the exception path all ask: one database read (or timeout)
+    // and one access.denied record per request, not three.
+    if (earlier?.key === key) {
+      if (earlier.refusal === null) return true;
+      throw earlier.refusal;
     }
-    if (!(state instanceof Promise)) return this.decide(req, key, principal, state);
-    return state.then(
-      (s) => this.decide(req, key, principal, s),
-      (error: unknown) => this.unavailable(error),
-    );
+    const settle = (refusal: unknown) => (req[CHECKED] = { key, refusal });
+    try {
+      const state = this.states.read(principal.userId);
+      if (!(state instanceof Promise)) return this.decide(req, principal, state, settle);
+      return state.then(
+        (s) => this.decide(req, principal, s, settle),
+        (error: unknown) => this.unavailable(error, settle),
+      );
+    } catch (error) {
+      return this.unavailable(error, settle);
+    }
   }
 
   /** Blocked first, then a token older than the session version. */
   private decide(
     request: GateRequest,
-    key: string,
     principal: ResolvedPrincipal,
     state: SessionState | null,
+    settle: (refusal: unknown) => void,
   ): true | Promise<never> {
     // No counter (a user the host never enrolled): nothing to refuse; the first violation enrolls.
-    if (state?.status === 'blocked') return this.refuse(request, principal, 'account_blocked');
-    if (state && principal.sessionVersion < state.sessionVersion)
-      return this.refuse(request, principal, 'session_terminated');
-    request[CHECKED] = key;
-    return true;
+    let reason: RefusalReason | null = null;
+    if (state?.status === 'blocked') reason = 'account_blocked';
+    else if (state && principal.sessionVersion < state.sessionVersion)
+      reason = 'session_terminated';
+    if (!reason) {
+      settle(null);
+      return true;
+    }
+    const refusal = new StrikeRefusalException(reason);
+    settle(refusal);
+    return this.refuse(request, principal, refusal);
   }
 
-  private unavailable(error: unknown): true {
-    if (!this.options.failClosed) return true;
-    throw new ServiceUnavailableException(
+  private unavailable(error: unknown, settle: (refusal: unknown) => void): true {
+    if (!this.options.failClosed) {
+      settle(null);
+      return true;
+    }
+    const refusal = new ServiceUnavailableException(
       {
         statusCode: 503,
         error: 'Service Unavailable',
@@ -77,13 +93,16 @@ export class SessionGate {
       },
       { cause: error },
     );
+    settle(refusal);
+    throw refusal;
   }
 
   private async refuse(
     request: Request,
     principal: ResolvedPrincipal,
-    reason: RefusalReason,
+    refusal: StrikeRefusalException,
   ): Promise<never> {
+    const reason = refusal.reason;
     metrics.accessDenied.inc({ reason });
     // Per verified token (user, session version, issue time), not per header spelling.
     const token =
@@ -91,6 +110,6 @@ export class SessionGate {
         ? `${principal.userId}\u0000${principal.sessionVersion}\u0000${principal.issuedAt}`
         : (request.headers.authorization ?? `${principal.userId}:anonymous`);
     await this.denials.denied(token, principal.userId, reason);
-    throw new StrikeRefusalException(reason);
+    throw refusal;
   }
 }

@@ -26,6 +26,7 @@ import {
 } from './strike-counter.store.js';
 import { StrikeRefusalException } from './strike-refusal.exception.js';
 import { STRIKES_OPTIONS } from './strikes-options.provider.js';
+import { requireAudit, StrikesSetupError } from './strikes-setup.error.js';
 import { type ResolvedStrikesOptions } from './strikes.options.js';
 import { UnmappablePrincipalException } from './unmappable-principal.exception.js';
 import { type UserId, userKey } from './user-id.js';
@@ -35,14 +36,6 @@ import { type Violation, violationOf } from './violation-policy.js';
 export interface StrikesTokenClaims {
   /** The user's session version: a token whose `sv` is older is refused (`session_terminated`). */
   sv: number;
-}
-
-/** Thrown at start when a required part of strikeguard is missing; the message says what to add. */
-export class StrikesSetupError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = this.constructor.name;
-  }
 }
 
 /** What recording a violation did. */
@@ -90,13 +83,7 @@ export class StrikesService implements OnModuleInit {
     private readonly principals: PrincipalResolver,
     private readonly gate: SessionGate,
   ) {
-    if (!audit) {
-      throw new StrikesSetupError(
-        'StrikesModule needs AuditModule (every strike is an audit record): add ' +
-          'AuditModule.forRoot({ logDir: "./var/audit" }) to the imports of your root module',
-      );
-    }
-    this.audit = audit;
+    this.audit = requireAudit(audit);
   }
 
   async onModuleInit(): Promise<void> {
