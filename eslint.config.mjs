@@ -25,6 +25,30 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   {
+    // The reference service is a host like any other: it uses the library's public entry points.
+    files: ['src/app/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '**/audit/*',
+                '**/strikes/*',
+                '**/common/*',
+                '**/rest/*',
+                '!**/rest/index.js',
+              ],
+              message:
+                'the service imports the library only through src/index.ts or src/rest/index.ts',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The library (and its CLI) must never depend on the reference service that hosts it.
     files: [
       'src/strikes/**/*.ts',

@@ -53,3 +53,14 @@ export {
   defaultPrincipalOf,
 } from './strikes/strikes.options.js';
 export { type StrikeCounter } from './strikes/strike-counter.store.js';
+
+// Helpers the REST modules are built with, for a host's own routes in the same shapes.
+export { type FieldError } from './common/field-errors.js';
+export {
+  SchemaValidationPipe,
+  ValidationFailedException,
+} from './common/schema-validation.pipe.js';
+export { parseLimit, unknownParams, UUID } from './common/query-params.js';
+export { type Page, toPage } from './common/page.js';
+export { isDatabaseUnavailable } from './common/database-errors.js';
+export { acquirePidLock } from './common/pid-lock.js';

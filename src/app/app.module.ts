@@ -5,17 +5,16 @@ import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
-import { AuditModule } from '../audit/audit.module.js';
-import { StrikesModule } from '../strikes/strikes.module.js';
+import { AuditModule, StrikeGuard, StrikesModule } from '../index.js';
+import { AuditApiModule, StrikesAdminModule } from '../rest/index.js';
 import { MetricsController } from './metrics/metrics.controller.js';
-import { AdminController } from './admin/admin.controller.js';
+import { AdminUsersController } from './admin/admin-users.controller.js';
 import { StrikesEnrollmentService } from './admin/strikes-enrollment.service.js';
-import { AuditEventsController } from './audit-api/audit-events.controller.js';
-import { AuditVerifyController } from './audit-api/audit-verify.controller.js';
 import { AuthController } from './auth/auth.controller.js';
 import { AuthService } from './auth/auth.service.js';
 import { JWT_ALGORITHM } from './auth/jwt-keys.js';
 import { JwtStrategy } from './auth/jwt.strategy.js';
+import { JwtAuthGuard } from './auth/jwt-auth.guard.js';
 import { PasswordHasher } from './auth/password-hasher.js';
 import { RolesGuard } from './auth/roles.guard.js';
 import { APP_CONFIG } from './config/app-config.provider.js';
@@ -70,6 +69,9 @@ export class AppModule {
           // Batches in flight each hold a connection: leave room in the pool for requests.
           concurrency: Math.max(1, Math.min(4, db.poolSize - 2)),
         }),
+        // The library's REST modules, behind this service's own authentication and roles.
+        StrikesAdminModule.register({ guards: [JwtAuthGuard, StrikeGuard, RolesGuard] }),
+        AuditApiModule.register({ guards: [JwtAuthGuard, StrikeGuard, RolesGuard] }),
         PassportModule,
         JwtModule.register({
           secret: config.jwtSecret,
@@ -81,10 +83,8 @@ export class AppModule {
         AuthController,
         MeController,
         HealthController,
-        AuditEventsController,
-        AuditVerifyController,
         ServiceTokensController,
-        AdminController,
+        AdminUsersController,
         MetricsController,
       ],
       providers: [
@@ -96,6 +96,7 @@ export class AppModule {
         UsersService,
         AuthService,
         JwtStrategy,
+        JwtAuthGuard,
         RolesGuard,
         ServiceTokensRepository,
         ServiceTokensService,

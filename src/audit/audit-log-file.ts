@@ -3,7 +3,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import path from 'node:path';
 import { recordLine } from './audit-hash.js';
 import { type AuditRecord } from './audit-record.js';
-import { acquirePidLock } from './pid-lock.js';
+import { acquirePidLock } from '../common/pid-lock.js';
 
 export interface AuditLogFileOptions {
   dir: string;

@@ -5,7 +5,12 @@ import { ajv, type FieldError, toFieldErrors } from './field-errors.js';
 /** A 400 that lists every invalid field; the filter renders it as `{..., errors}`. */
 export class ValidationFailedException extends BadRequestException {
   constructor(readonly errors: FieldError[]) {
-    super({ message: `request validation failed: ${errors.length} problem(s)`, errors });
+    super({
+      statusCode: 400,
+      error: 'Bad Request',
+      message: `request validation failed: ${errors.length} problem(s)`,
+      errors,
+    });
   }
 }
 

@@ -1,8 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type DataSource } from 'typeorm';
-import { StrikesService } from '../../strikes/strikes.service.js';
-import { enrollMissing } from '../../strikes/strikes-enrollment.js';
+import { StrikesService, enrollMissing } from '../../index.js';
 
 /** Backfill at start: every user that predates the strike counters gets one (never lazily). */
 @Injectable()

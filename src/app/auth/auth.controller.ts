@@ -1,11 +1,11 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { SchemaValidationPipe } from '../../common/schema-validation.pipe.js';
 import { type Credentials, credentialsSchema, loginSchema } from './auth.schemas.js';
 import { AuthService } from './auth.service.js';
 import { CurrentPrincipal } from './current-principal.decorator.js';
 import { type Principal } from './principal.js';
 import { Protected } from './protected.decorator.js';
+import { SchemaValidationPipe } from '../../index.js';
 
 @ApiTags('auth')
 @Controller('auth')

@@ -1,13 +1,11 @@
 import { ConflictException, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
-import { AuditService } from '../../audit/audit.service.js';
-import { StrikeRefusalException } from '../../strikes/strike-refusal.exception.js';
-import { StrikesService } from '../../strikes/strikes.service.js';
 import { APP_CONFIG } from '../config/app-config.provider.js';
 import { type AppConfig } from '../config/app-config.js';
 import { UsernameTakenError } from '../users/users.repository.js';
 import { UsersService } from '../users/users.service.js';
 import { PasswordHasher } from './password-hasher.js';
+import { AuditService, StrikeRefusalException, StrikesService } from '../../index.js';
 
 /** Same words for an unknown user and a wrong password: a guesser learns nothing. */
 const BAD_CREDENTIALS = 'invalid username or password';

@@ -7,10 +7,10 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
-import { isDatabaseUnavailable } from '../../common/database-errors.js';
 import { InvalidTokenClaimsError } from './jwt.strategy.js';
 import { type Principal } from './principal.js';
-import { SCOPES_KEY } from './roles.decorator.js';
+import { routeAccess } from './route-access.js';
+import { isDatabaseUnavailable } from '../../index.js';
 
 /**
  * Requires a valid bearer token; every refusal is a 401 that says what was wrong with it. A
@@ -32,10 +32,7 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
     }
     const principal = context.switchToHttp().getRequest<{ user: Principal }>().user;
     if (principal.kind === 'service') {
-      const scopes = this.reflector.getAllAndOverride<string[] | undefined>(SCOPES_KEY, [
-        context.getHandler(),
-        context.getClass(),
-      ]);
+      const { scopes } = routeAccess(this.reflector, context);
       if (!scopes?.length) throw new ForbiddenException('service tokens cannot use this route');
     }
     return true;

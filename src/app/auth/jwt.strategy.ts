@@ -4,9 +4,9 @@ import { ExtractJwt, Strategy } from 'passport-jwt';
 import { APP_CONFIG } from '../config/app-config.provider.js';
 import { type AppConfig } from '../config/app-config.js';
 import { JWT_ALGORITHM, jwtKey } from './jwt-keys.js';
-import { UUID } from '../../common/query-params.js';
 import { ServiceTokensRepository } from '../service-tokens/service-tokens.repository.js';
 import { type Principal, SERVICE_TOKEN_TYPE, type ServicePrincipal } from './principal.js';
+import { UUID } from '../../index.js';
 
 /** A user id exactly as issued: a lower-case UUID (the strike counters key on the text). */
 const USER_ID = new RegExp(UUID.source);

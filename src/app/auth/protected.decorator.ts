@@ -1,10 +1,10 @@
 import { applyDecorators, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiResponse } from '@nestjs/swagger';
-import { StrikeGuard } from '../../strikes/strike.guard.js';
 import { type Role } from '../users/user.entity.js';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
 import { Roles } from './roles.decorator.js';
 import { RolesGuard } from './roles.guard.js';
+import { StrikeGuard } from '../../index.js';
 
 /**
  * A route for authenticated callers: JWT first, then the strike guard (blocked account, terminated

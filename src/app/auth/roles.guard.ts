@@ -7,10 +7,9 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { type Request } from 'express';
-import { type Role } from '../users/user.entity.js';
 import { UsersRepository } from '../users/users.repository.js';
 import { type Principal } from './principal.js';
-import { ROLES_KEY, SCOPES_KEY } from './roles.decorator.js';
+import { routeAccess } from './route-access.js';
 
 /**
  * Checks a user's current role in the database (not a claim in the token), so a role taken away
@@ -24,9 +23,7 @@ export class RolesGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const targets = [context.getHandler(), context.getClass()];
-    const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
-    const scopes = this.reflector.getAllAndOverride<string[] | undefined>(SCOPES_KEY, targets);
+    const { roles, scopes } = routeAccess(this.reflector, context);
     const principal = context.switchToHttp().getRequest<Request & { user?: Principal }>().user;
     if (!principal) throw new UnauthorizedException('authentication required');
     if (principal.kind === 'service') {

@@ -2,7 +2,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import fs from 'node:fs';
 import path from 'node:path';
-import { acquirePidLock } from '../../audit/pid-lock.js';
+import { acquirePidLock } from '../../index.js';
 
 /** A PGlite database in `dataDir`, served on a loopback port to the ordinary `pg` driver. */
 export interface EmbeddedDatabase {

@@ -8,9 +8,11 @@ import {
 } from '@nestjs/common';
 import { type Response } from 'express';
 import { STATUS_CODES } from 'node:http';
-import { AuditEventInvalidError } from '../../audit/audit-event-validator.js';
-import { AuditLogUnavailableError } from '../../audit/audit-log-file.js';
-import { isDatabaseUnavailable } from '../../common/database-errors.js';
+import {
+  AuditEventInvalidError,
+  AuditLogUnavailableError,
+  isDatabaseUnavailable,
+} from '../../index.js';
 
 /** The error body of every response: `{statusCode, error, message}` plus `reason` / `errors`. */
 export interface ErrorBody {

@@ -3,18 +3,20 @@ import { ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Protected } from '../auth/protected.decorator.js';
 import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
 import { type Principal } from '../auth/principal.js';
-import { toPage } from '../../common/page.js';
-import { parseLimit, unknownParams, UUID } from '../../common/query-params.js';
-import {
-  SchemaValidationPipe,
-  ValidationFailedException,
-} from '../../common/schema-validation.pipe.js';
 import {
   type IssueServiceTokenBody,
   issueServiceTokenSchema,
   parseTtl,
 } from './service-tokens.schemas.js';
 import { ServiceTokensService } from './service-tokens.service.js';
+import {
+  toPage,
+  parseLimit,
+  unknownParams,
+  UUID,
+  SchemaValidationPipe,
+  ValidationFailedException,
+} from '../../index.js';
 
 @ApiTags('service tokens')
 @Controller('auth/service-tokens')

@@ -2,9 +2,9 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type DataSource } from 'typeorm';
-import { AuditService } from '../../audit/audit.service.js';
 import { SERVICE_TOKEN_TYPE } from '../auth/principal.js';
 import { ServiceTokensRepository, type ServiceTokenRow } from './service-tokens.repository.js';
+import { AuditService } from '../../index.js';
 
 /** Issuing, listing and revoking tokens for other systems; issuing and revoking are audited. */
 @Injectable()

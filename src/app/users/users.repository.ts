@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type DataSource, type EntityManager } from 'typeorm';
-import { UUID } from '../../common/query-params.js';
 import { UserEntity, type Role } from './user.entity.js';
+import { UUID } from '../../index.js';
 
 /** Raised when a username is already taken (case-insensitively). */
 export class UsernameTakenError extends Error {

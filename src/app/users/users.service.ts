@@ -1,11 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type DataSource } from 'typeorm';
-import { AuditService } from '../../audit/audit.service.js';
-import { StrikesService } from '../../strikes/strikes.service.js';
 import { PasswordHasher } from '../auth/password-hasher.js';
 import { type Role, type UserEntity } from './user.entity.js';
 import { UsersRepository } from './users.repository.js';
+import { AuditService, StrikesService } from '../../index.js';
 
 /** Creating and finding users. */
 @Injectable()

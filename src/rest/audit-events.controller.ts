@@ -7,26 +7,34 @@ import {
   Param,
   Post,
   Query,
+  UseGuards,
 } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { AuditQueryInvalidError, parseAuditQuery } from '../../audit/audit-query.js';
-import { auditEventSchema } from '../../audit/audit-event.schema.js';
-import { validateSubmission } from '../../audit/audit-event-validator.js';
-import { AuditService } from '../../audit/audit.service.js';
-import { Protected } from '../auth/protected.decorator.js';
-import { Roles, Scopes } from '../auth/roles.decorator.js';
-import { ValidationFailedException } from '../../common/schema-validation.pipe.js';
-import { parseId, parseCount } from './audit-params.js';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiOperation,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from './openapi.decorators.js';
+import { AuditQueryInvalidError, parseAuditQuery } from '../audit/audit-query.js';
+import { auditEventSchema } from '../audit/audit-event.schema.js';
+import { validateSubmission } from '../audit/audit-event-validator.js';
+import { AuditService } from '../audit/audit.service.js';
+import { RequirePermission } from './rest-access.js';
+import { RestAccessGuard } from './rest-access.guard.js';
+import { ValidationFailedException } from '../common/schema-validation.pipe.js';
+import { parseId, parseCount } from './audit-api.params.js';
 
 @ApiTags('audit')
 @Controller('audit')
-@Protected()
+@UseGuards(RestAccessGuard)
+@ApiBearerAuth()
 export class AuditEventsController {
   constructor(private readonly audit: AuditService) {}
 
   @Post('events')
-  @Roles('admin')
-  @Scopes('audit:write')
+  @RequirePermission('audit:write')
   @HttpCode(201)
   @ApiOperation({ summary: 'Submit one event or an array of up to 1,000 (all or nothing)' })
   @ApiBody({
@@ -58,8 +66,7 @@ export class AuditEventsController {
   }
 
   @Get('events')
-  @Roles('admin', 'auditor')
-  @Scopes('audit:read')
+  @RequirePermission('audit:read')
   @ApiOperation({ summary: 'Search, newest first: `{items, nextCursor}`' })
   @ApiQuery({ name: 'type', required: false })
   @ApiQuery({ name: 'userId', required: false })
@@ -79,8 +86,7 @@ export class AuditEventsController {
   }
 
   @Get('events/recent')
-  @Roles('admin', 'auditor')
-  @Scopes('audit:read')
+  @RequirePermission('audit:read')
   @ApiOperation({ summary: 'The last N records (count 1-1000, default 100)' })
   async recent(@Query() params: Record<string, unknown>) {
     const { items } = await this.audit.find({ limit: parseCount(params) });
@@ -88,8 +94,7 @@ export class AuditEventsController {
   }
 
   @Get('events/:id')
-  @Roles('admin', 'auditor')
-  @Scopes('audit:read')
+  @RequirePermission('audit:read')
   @ApiOperation({ summary: 'One record' })
   async one(@Param('id') id: string) {
     const record = await this.audit.findById(parseId(id, 'id'));
@@ -98,8 +103,7 @@ export class AuditEventsController {
   }
 
   @Get('schema')
-  @Roles('admin', 'auditor')
-  @Scopes('audit:read')
+  @RequirePermission('audit:read')
   @ApiOperation({ summary: 'JSON Schema of a submitted event' })
   schema() {
     return auditEventSchema;

@@ -1,15 +1,15 @@
-import { Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AuditService } from '../../audit/audit.service.js';
-import { Protected } from '../auth/protected.decorator.js';
-import { Roles, Scopes } from '../auth/roles.decorator.js';
-import { parseId, parseRange } from './audit-params.js';
+import { Controller, Get, NotFoundException, Param, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from './openapi.decorators.js';
+import { AuditService } from '../audit/audit.service.js';
+import { RequirePermission } from './rest-access.js';
+import { RestAccessGuard } from './rest-access.guard.js';
+import { parseId, parseRange } from './audit-api.params.js';
 
 @ApiTags('audit')
 @Controller('audit/verify')
-@Protected()
-@Roles('admin', 'auditor')
-@Scopes('audit:read')
+@UseGuards(RestAccessGuard)
+@ApiBearerAuth()
+@RequirePermission('audit:read')
 export class AuditVerifyController {
   constructor(private readonly audit: AuditService) {}
 

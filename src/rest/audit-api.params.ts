@@ -1,5 +1,5 @@
-import { parseLimit, unknownParams } from '../../common/query-params.js';
-import { ValidationFailedException } from '../../common/schema-validation.pipe.js';
+import { parseLimit, unknownParams } from '../common/query-params.js';
+import { ValidationFailedException } from '../common/schema-validation.pipe.js';
 
 /** A positive record id from a path or query parameter, or a 400 naming the parameter. */
 export function parseId(raw: unknown, name: string): number {
