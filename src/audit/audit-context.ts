@@ -16,6 +16,9 @@ export const defaultActorOf: ActorResolver = (request) => {
   const user = (request as Request & { user?: { actorId?: unknown; id?: unknown; sub?: unknown } })
     .user;
   const actor = user?.actorId ?? user?.id ?? user?.sub;
+  // Integer ids (a host's serial column) are recorded in the same text form as the counters'.
+  if (typeof actor === 'number' && Number.isSafeInteger(actor)) return String(actor);
+  if (typeof actor === 'bigint') return actor.toString();
   return typeof actor === 'string' ? actor : null;
 };
 

@@ -1,0 +1,231 @@
+import {
+  type CanActivate,
+  type ExecutionContext,
+  HttpException,
+  Injectable,
+  Module,
+} from '@nestjs/common';
+import { APP_GUARD, NestFactory } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { type Request } from 'express';
+import fs from 'node:fs';
+import { type AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  AuditModule,
+  StrikeGuard,
+  StrikesModule,
+  StrikesService,
+  strikeguardMigrations,
+} from '../../src/index.js';
+import {
+  AuditApiModule,
+  RestAccessOptionsError,
+  type StrikeguardPermission,
+  StrikesAdminModule,
+} from '../../src/rest/index.js';
+import { request } from '../support/http.js';
+import {
+  createTestDatabase,
+  describeWithPostgres,
+  query,
+  type TestDatabase,
+} from '../support/postgres.js';
+
+interface HostUser {
+  sub: number;
+  sv: number;
+  role: 'admin' | 'auditor' | 'user';
+}
+
+/** The host's authentication: integer ids, a role claim. */
+@Injectable()
+class HostAuth implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const req = context.switchToHttp().getRequest<Request & { user?: HostUser }>();
+    const raw = req.headers['x-user'];
+    if (typeof raw !== 'string') throw new HttpException('log in first', 401);
+    req.user = JSON.parse(raw);
+    return true;
+  }
+}
+
+/** The host's authorisation, as a predicate over the library's permissions. */
+function authorize(req: Request, permission: StrikeguardPermission): boolean {
+  const role = (req as Request & { user?: HostUser }).user?.role;
+  if (role === 'admin') return true;
+  return role === 'auditor' && permission === 'audit:read';
+}
+
+describeWithPostgres('the REST modules mounted by a host app', () => {
+  let db: TestDatabase;
+  let app: Awaited<ReturnType<typeof NestFactory.create>>;
+  let base: string;
+  let strikes: StrikesService;
+  const as = (user: HostUser) => ({ headers: { 'x-user': JSON.stringify(user) } });
+  const admin: HostUser = { sub: 1, sv: 0, role: 'admin' };
+  const auditor: HostUser = { sub: 2, sv: 0, role: 'auditor' };
+
+  beforeAll(async () => {
+    db = await createTestDatabase('rest_modules');
+    const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sg-rest-'));
+    @Module({
+      imports: [
+        TypeOrmModule.forRoot({
+          type: 'postgres',
+          url: db.url,
+          migrations: strikeguardMigrations,
+          migrationsRun: true,
+        }),
+        AuditModule.forRoot({ logDir, fsync: false }),
+        StrikesModule.forRoot({ sharedDatabase: false }),
+        StrikesAdminModule.register({ authorize }),
+        AuditApiModule.register({ authorize }),
+      ],
+      providers: [
+        { provide: APP_GUARD, useClass: HostAuth },
+        { provide: APP_GUARD, useClass: StrikeGuard },
+      ],
+    })
+    class HostModule {}
+    app = await NestFactory.create(HostModule, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+    strikes = app.get(StrikesService);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await db?.drop();
+  });
+
+  it('refuses to mount without authorisation', () => {
+    expect(() => StrikesAdminModule.register({})).not.toThrow(); // options are checked at start
+    @Module({ imports: [AuditApiModule.register({})] })
+    class OpenModule {}
+    return expect(
+      NestFactory.create(OpenModule, { logger: false, abortOnError: false }),
+    ).rejects.toThrow(RestAccessOptionsError);
+  });
+
+  it('lets the host admin read a counter and unblock with a reason, recorded with the admin as actor', async () => {
+    await strikes.recordViolation(77, 12, 'abuse');
+    const state = await request(base, 'GET', '/admin/strikes/77', as(admin));
+    expect(state).toMatchObject({ status: 200, body: { userId: '77', status: 'blocked' } });
+    const blocked = await request(base, 'GET', '/admin/strikes?status=blocked', as(admin));
+    expect(blocked.body.items.map((c: { userId: string }) => c.userId)).toContain('77');
+    const unblocked = await request(base, 'POST', '/admin/strikes/77/unblock', {
+      ...as(admin),
+      body: { reason: 'reviewed' },
+    });
+    expect(unblocked).toMatchObject({ status: 200, body: { status: 'active', blocker: 0 } });
+    const [event] = await query(
+      db.url,
+      `SELECT actor_id AS "actorId", details FROM audit_events WHERE type = 'account.unblocked' AND user_id = '77'`,
+    );
+    expect(event).toMatchObject({ actorId: '1', details: { reason: 'reviewed' } });
+  });
+
+  it('answers bad input 400 with every field, and writes nothing', async () => {
+    const before = await query<{ n: number }>(
+      db.url,
+      `SELECT count(*)::int AS n FROM audit_events`,
+    );
+    const cases: [string, string, unknown][] = [
+      ['POST', '/admin/strikes/77/unblock', {}],
+      ['POST', '/admin/strikes/77/unblock', { reason: 'x', extra: 1 }],
+      ['GET', '/admin/strikes?status=gone', undefined],
+      ['GET', '/admin/strikes?limit=1%3B%20DROP%20TABLE%20x', undefined],
+      ['GET', '/audit/events?limit=0', undefined],
+      ['GET', "/audit/events?userId=1'%20OR%201%3D1", undefined],
+      ['GET', '/audit/verify?fromId=abc', undefined],
+      ['POST', '/audit/events', { type: 'BAD TYPE', userId: 'u' }],
+    ];
+    for (const [method, p, body] of cases) {
+      const res = await request(base, method, p, { ...as(admin), body });
+      if (p.includes('userId=1')) {
+        expect(res.status).toBe(200); // a strange user id is a value, not SQL
+        expect(res.body.items).toEqual([]);
+        continue;
+      }
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ statusCode: 400, error: 'Bad Request' });
+      expect(res.body.errors.length).toBeGreaterThan(0);
+    }
+    const after = await query<{ n: number }>(db.url, `SELECT count(*)::int AS n FROM audit_events`);
+    // Only @Audited's records of the admin calls themselves are added, no submitted event.
+    const submitted = await query<{ n: number }>(
+      db.url,
+      `SELECT count(*)::int AS n FROM audit_events WHERE type = 'BAD TYPE'`,
+    );
+    expect(submitted[0].n).toBe(0);
+    expect(after[0].n).toBeGreaterThanOrEqual(before[0].n);
+  });
+
+  it('serves the audit API to the roles the predicate allows, and charges the refused', async () => {
+    const submitted = await request(base, 'POST', '/audit/events', {
+      ...as(admin),
+      body: [
+        {
+          type: 'billing.refund',
+          userId: '5',
+          entityType: 'invoice',
+          ip: null,
+          location: null,
+          description: 'refund',
+          details: { amount: 3 },
+        },
+      ],
+    });
+    expect(submitted).toMatchObject({ status: 201, body: { ids: [expect.any(Number)] } });
+    const [id] = submitted.body.ids;
+    expect((await request(base, 'GET', `/audit/events/${id}`, as(auditor))).body).toMatchObject({
+      type: 'billing.refund',
+      actorId: '1',
+    });
+    expect((await request(base, 'GET', '/audit/verify', as(auditor))).body).toMatchObject({
+      ok: true,
+    });
+    // The auditor may not write, nor unblock: each refusal is a violation; the third ends the session.
+    for (const attempt of [
+      () =>
+        request(base, 'POST', '/audit/events', {
+          ...as(auditor),
+          body: { type: 'x', userId: 'y' },
+        }),
+      () =>
+        request(base, 'POST', '/admin/strikes/77/unblock', {
+          ...as(auditor),
+          body: { reason: 'r' },
+        }),
+      () => request(base, 'GET', '/admin/strikes', as(auditor)),
+    ]) {
+      const res = await attempt();
+      expect(res.status).toBe(403);
+      expect(res.body.message).toMatch(/requires the permission/);
+    }
+    const dead = await request(base, 'GET', '/audit/verify', as(auditor));
+    expect(dead).toMatchObject({ status: 401, body: { reason: 'session_terminated' } });
+    expect(await strikes.find(2)).toMatchObject({ blocker: 3 });
+  });
+
+  it("is described in the host's OpenAPI document", () => {
+    const document = SwaggerModule.createDocument(app, new DocumentBuilder().build());
+    expect(Object.keys(document.paths)).toEqual(
+      expect.arrayContaining([
+        '/admin/strikes',
+        '/admin/strikes/{userId}',
+        '/admin/strikes/{userId}/unblock',
+        '/audit/events',
+        '/audit/events/recent',
+        '/audit/events/{id}',
+        '/audit/schema',
+        '/audit/verify',
+        '/audit/verify/{id}',
+      ]),
+    );
+    expect(document.paths['/admin/strikes/{userId}/unblock'].post?.requestBody).toBeDefined();
+  });
+});
