@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   exportCommand,
@@ -22,7 +24,12 @@ Usage:
   strikeguard audit tail [-n N] [-f] [--interval MS]
   strikeguard audit export --format jsonl [search filters]
   strikeguard strikes unblock <userId> --reason TEXT      (DATABASE_URL; records the CLI user as actor)
-  strikeguard strikes enroll-missing                      (DATABASE_URL; a counter for every user without one)
+  strikeguard strikes enroll-missing [--users-table T] [--id-column C]
+                                                          (DATABASE_URL; a counter for every user without one)
+
+Where enroll-missing finds the users:
+  --users-table T                  the host's users table, optionally schema.table (default users)
+  --id-column C                    its id column, of any type: counters key on its text form (default id)
 
 Where the audit trail is read:
   DATABASE_URL=postgres://…        straight from PostgreSQL
@@ -69,6 +76,8 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, io: Output): P
       lines: { type: 'string', short: 'n' },
       interval: { type: 'string' },
       reason: { type: 'string' },
+      'users-table': { type: 'string' },
+      'id-column': { type: 'string' },
       ...Object.fromEntries(Object.keys(FILTERS).map((k) => [k, { type: 'string' as const }])),
     },
   });
@@ -93,7 +102,12 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, io: Output): P
         io,
       );
     if (command === 'enroll-missing')
-      return enrollMissingCommand(databaseUrl, defaultAuditLogDir(env), io);
+      return enrollMissingCommand(
+        databaseUrl,
+        defaultAuditLogDir(env),
+        { table: values['users-table'] ?? 'users', idColumn: values['id-column'] ?? 'id' },
+        io,
+      );
   }
   if (area !== 'audit' || !['verify', 'search', 'tail', 'export'].includes(command ?? '')) {
     throw new CliError(`unknown command "${positionals.join(' ')}" (try --help)`);
@@ -182,7 +196,18 @@ const io: Output = {
   },
 };
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/strikeguard')) {
+/** Run as a program (`node …/main.js`, or the package's `strikeguard` bin, a symlink), not imported. */
+function isMain(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return fs.realpathSync(script) === fs.realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return script.endsWith('/strikeguard');
+  }
+}
+
+if (isMain()) {
   run(process.argv.slice(2), process.env, io).then(
     (code) => process.exit(code),
     (error: unknown) => {

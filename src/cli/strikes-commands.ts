@@ -7,7 +7,7 @@ import { type DataSource } from 'typeorm';
 import { AuditModule } from '../audit/audit.module.js';
 import { StrikesModule } from '../strikes/strikes.module.js';
 import { StrikesService } from '../strikes/strikes.service.js';
-import { enrollMissing } from '../strikes/strikes-enrollment.js';
+import { enrollMissing, type UsersTable, UsersTableError } from '../strikes/strikes-enrollment.js';
 import { type Output } from './audit-commands.js';
 import { CliError } from './cli-error.js';
 
@@ -70,15 +70,33 @@ export async function unblockCommand(
   return 0;
 }
 
-/** `strikes enroll-missing`: a counter for every user without one. */
+/** PostgreSQL's SQLSTATE for a column that does not exist. */
+const UNDEFINED_COLUMN = '42703';
+
+/**
+ * `strikes enroll-missing [--users-table T] [--id-column C]`: a counter for every user without
+ * one, read from the host's users table (default `users`.`id`, any id type).
+ */
 export async function enrollMissingCommand(
   databaseUrl: string,
   auditLogDir: string,
+  users: UsersTable,
   io: Output,
 ): Promise<number> {
-  const created = await withStrikes(databaseUrl, auditLogDir, (strikes, dataSource) =>
-    enrollMissing(dataSource, strikes),
-  );
+  const created = await withStrikes(databaseUrl, auditLogDir, async (strikes, dataSource) => {
+    try {
+      return await enrollMissing(dataSource, strikes, users);
+    } catch (error) {
+      // A table or column the user named wrong: say so plainly (exit 2), no stack trace.
+      if (error instanceof UsersTableError) throw new CliError(error.message);
+      if ((error as { code?: string }).code === UNDEFINED_COLUMN) {
+        throw new CliError(
+          `table ${users.table ?? 'users'} has no column ${users.idColumn ?? 'id'}: name the users' id column with --id-column C`,
+        );
+      }
+      throw error;
+    }
+  });
   io.out(JSON.stringify({ enrolled: created }));
   return 0;
 }

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import pg from 'pg';
-import { migrations } from '../../migrations/index.js';
+import { serviceMigrations } from '../../src/app/database/migrations/index.js';
 import { request } from '../support/http.js';
 import {
   createTestDatabase,
@@ -23,7 +23,7 @@ import {
 /** The advisory lock key the service takes around its migrations (src/app/database/migrate.ts). */
 const MIGRATION_LOCK = '7310942001';
 
-const MIGRATION_NAMES = migrations.map((Migration) => new Migration().name).sort();
+const MIGRATION_NAMES = serviceMigrations.map((Migration) => new Migration().name).sort();
 
 async function migrationRows(url: string): Promise<string[]> {
   const rows = await query<{ name: string }>(url, 'SELECT name FROM migrations');

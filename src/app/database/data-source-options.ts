@@ -1,5 +1,5 @@
 import { type DataSourceOptions } from 'typeorm';
-import { migrations } from '../../../migrations/index.js';
+import { serviceMigrations } from './migrations/index.js';
 import { UserEntity } from '../users/user.entity.js';
 
 export interface DatabaseConnection {
@@ -17,7 +17,7 @@ export function dataSourceOptions(db: DatabaseConnection): DataSourceOptions {
     type: 'postgres',
     url: db.url,
     entities: [UserEntity],
-    migrations,
+    migrations: serviceMigrations,
     migrationsTableName: 'migrations',
     synchronize: false,
     migrationsRun: false,
