@@ -667,6 +667,47 @@ describeWithPostgres('the packed package installed into a Nest 12.4 host app', (
         session_version: 0,
       });
     });
+
+    it('mounts the admin REST module from strikeguard/rest: the host admin unblocks, a user may not', async () => {
+      if (!alice) throw new Error('no user: registration failed above');
+      const carol = (
+        await call('POST', '/auth/register', { body: { username: 'carol', password: PASSWORD } })
+      ).body.id as number;
+      const carolToken = (await login('carol')).body.access_token;
+      const refused = await call('POST', `/admin/strikes/${alice.id}/unblock`, {
+        token: carolToken,
+        body: { reason: 'let me in' },
+      });
+      expect({ status: refused.status, host: refused.body.host }).toEqual({
+        status: 403,
+        host: true,
+      });
+      expect(await counter(carol)).toMatchObject({ blocker: 1 }); // the refusal is a violation
+      expect(await counter(alice.id)).toMatchObject({ status: 'blocked' });
+
+      const bob = hostToken({
+        sub: (
+          await query<{ id: number }>(db!.url, `SELECT id FROM users WHERE username = 'bob'`)
+        )[0].id,
+        sv: 0,
+        username: 'bob',
+      });
+      const state = await call('GET', `/admin/strikes/${alice.id}`, { token: bob });
+      expect(state.body).toMatchObject({
+        userId: String(alice.id),
+        status: 'blocked',
+        blocker: 12,
+      });
+      const unblocked = await call('POST', `/admin/strikes/${alice.id}/unblock`, {
+        token: bob,
+        body: { reason: 'reviewed with alice' },
+      });
+      expect({ status: unblocked.status, body: unblocked.body }).toMatchObject({
+        status: 200,
+        body: { userId: String(alice.id), status: 'active', count: 0, blocker: 0 },
+      });
+      expect((await login('alice')).status).toBe(200);
+    });
   });
 
   it(

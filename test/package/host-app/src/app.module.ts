@@ -2,6 +2,8 @@ import { Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule, StrikeGuard, StrikesModule, strikeguardMigrations } from 'strikeguard';
+import { StrikesAdminModule } from 'strikeguard/rest';
+import { AdminOnlyGuard } from './auth/admin-only.guard.js';
 import { AppController } from './app.controller.js';
 import { AuthModule } from './auth/auth.module.js';
 import { HostExceptionFilter } from './http/host-exception.filter.js';
@@ -26,11 +28,14 @@ import { UsersModule } from './users/users.module.js';
     }),
     AuditModule.forRoot({ logDir: process.env.AUDIT_LOG_DIR ?? './var/audit' }),
     StrikesModule.forRoot({}),
+    // strikeguard's admin endpoints, behind the host's global auth guard and its own role check.
+    StrikesAdminModule.register({ guards: [AdminOnlyGuard] }),
     UsersModule,
     AuthModule,
   ],
   controllers: [AppController],
   providers: [
+    AdminOnlyGuard,
     { provide: APP_GUARD, useClass: StrikeGuard },
     { provide: APP_FILTER, useClass: HostExceptionFilter },
   ],
