@@ -3,7 +3,12 @@ export { libraryMigrations as strikeguardMigrations } from '../migrations/index.
 
 export { AuditModule } from './audit/audit.module.js';
 export { AuditService } from './audit/audit.service.js';
-export { type AuditModuleOptions } from './audit/audit.options.js';
+export {
+  AUDIT_OPTIONS,
+  type AuditModuleOptions,
+  type ResolvedAuditOptions,
+} from './audit/audit.options.js';
+export { DataSourceNotFoundError, STRIKEGUARD_DATA_SOURCE } from './common/data-source.provider.js';
 export { Audited, type AuditedOptions } from './audit/audited.decorator.js';
 export { AuditedInterceptor } from './audit/audited.interceptor.js';
 export {

@@ -5,7 +5,6 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { type Request } from 'express';
 import { type DataSource, type EntityManager } from 'typeorm';
 import { type RequestContext, currentRequestContext } from './audit-context.js';
@@ -19,12 +18,8 @@ import { AuditVerifier, type VerifyResult } from './audit-verifier.js';
 import { AuditWriter } from './audit-writer.js';
 import { metrics } from '../common/metrics.js';
 import { redact } from './redact.js';
-import { AUDIT_MODULE_OPTIONS } from './audit.module-definition.js';
-import {
-  type AuditModuleOptions,
-  type ResolvedAuditOptions,
-  resolveAuditOptions,
-} from './audit.options.js';
+import { STRIKEGUARD_DATA_SOURCE } from '../common/data-source.provider.js';
+import { AUDIT_OPTIONS, type ResolvedAuditOptions } from './audit.options.js';
 
 const REPAIR_INTERVAL_MS = 1000;
 const CATCH_UP_CHUNK = 5000;
@@ -33,34 +28,17 @@ const CATCH_UP_CHUNK = 5000;
 @Injectable()
 export class AuditService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Audit');
-  private readonly options: ResolvedAuditOptions;
-  private readonly store: AuditStore;
-  private readonly file: AuditLogFile;
-  private readonly writer: AuditWriter;
-  private readonly verifier: AuditVerifier;
   private repairTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
-    @Inject(AUDIT_MODULE_OPTIONS) options: AuditModuleOptions,
+    @Inject(STRIKEGUARD_DATA_SOURCE) private readonly dataSource: DataSource,
+    @Inject(AUDIT_OPTIONS) private readonly options: ResolvedAuditOptions,
+    private readonly store: AuditStore,
+    private readonly file: AuditLogFile,
+    private readonly writer: AuditWriter,
+    private readonly verifier: AuditVerifier,
   ) {
-    this.options = resolveAuditOptions(options);
-    this.store = new AuditStore(dataSource);
-    this.file = new AuditLogFile({
-      dir: this.options.logDir,
-      fileName: this.options.logFile,
-      maxBytes: this.options.logMaxBytes,
-      fsync: this.options.fsync,
-    });
-    this.writer = new AuditWriter(
-      dataSource,
-      this.store,
-      this.file,
-      this.options.instanceId,
-      this.options.maxBatchEvents,
-    );
     this.file.onBroken = () => this.scheduleRepair();
-    this.verifier = new AuditVerifier(dataSource, this.options.verifyChunkSize);
   }
 
   /** Opens the log file, brings it in line with the table, and records permissions it tightened. */
