@@ -80,6 +80,20 @@ export class AuditStore {
     return chained;
   }
 
+  /** The tables of the audit migration that the database lacks (none: `missing` is empty). */
+  async missingTables(): Promise<{ missing: string[]; database: string }> {
+    const [row] = await this.dataSource.query(
+      `SELECT current_database() AS database,
+         to_regclass('audit_events') IS NULL AS "noEvents",
+         to_regclass('audit_chain_head') IS NULL AS "noHead"`,
+    );
+    const missing = [
+      ...(row.noEvents ? ['audit_events'] : []),
+      ...(row.noHead ? ['audit_chain_head'] : []),
+    ];
+    return { missing, database: row.database };
+  }
+
   /** A search, newest first (keyset paging on id): the one query behind the API and the CLI. */
   async search(query: AuditQuery): Promise<Page<AuditRecord>> {
     const { where, params } = auditQuerySql(query);

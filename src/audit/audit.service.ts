@@ -10,6 +10,7 @@ import { type DataSource, type EntityManager } from 'typeorm';
 import { type RequestContext, currentRequestContext } from './audit-context.js';
 import { assertValidEvent } from './audit-event-validator.js';
 import { AuditLogFile } from './audit-log-file.js';
+import { AuditMigrationsMissingError } from './audit-startup.errors.js';
 import { type AuditQuery } from './audit-query.js';
 import { type Page } from '../common/page.js';
 import { type AuditEvent, type AuditRecord, type UnchainedRecord } from './audit-record.js';
@@ -41,8 +42,13 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
     this.file.onBroken = () => this.scheduleRepair();
   }
 
-  /** Opens the log file, brings it in line with the table, and records permissions it tightened. */
+  /**
+   * Checks the migrations ran, opens the log file, brings it in line with the table, and records
+   * permissions it tightened.
+   */
   async onModuleInit(): Promise<void> {
+    const { missing, database } = await this.store.missingTables();
+    if (missing.length) throw new AuditMigrationsMissingError(missing, database);
     const tightened = await this.file.open();
     await this.catchUp(this.dataSource.manager);
     for (const t of tightened) {
