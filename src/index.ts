@@ -21,7 +21,11 @@ export {
 export { auditEventSchema } from './audit/audit-event.schema.js';
 export { AuditEventInvalidError, validateSubmission } from './audit/audit-event-validator.js';
 export { AuditLogUnavailableError } from './audit/audit-log-file.js';
-export { AuditMigrationsMissingError } from './audit/audit-startup.errors.js';
+export {
+  AuditLogForeignError,
+  AuditMigrationsMissingError,
+  type ChainMismatch,
+} from './audit/audit-startup.errors.js';
 export { type AuditQuery, AuditQueryInvalidError, parseAuditQuery } from './audit/audit-query.js';
 export { type VerifyResult } from './audit/audit-verifier.js';
 export { canonicalJson } from './audit/jcs.js';

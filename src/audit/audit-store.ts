@@ -94,6 +94,19 @@ export class AuditStore {
     return { missing, database: row.database };
   }
 
+  /** The table's last id (0 when empty) and the hash of record `id` (null when it has none). */
+  async chainPosition(
+    id: number,
+  ): Promise<{ database: string; lastId: number; hashAtId: string | null }> {
+    const [row] = await this.dataSource.query(
+      `SELECT current_database() AS database,
+         coalesce((SELECT max(id) FROM audit_events), 0)::float8 AS "lastId",
+         (SELECT hash FROM audit_events WHERE id = $1) AS "hashAtId"`,
+      [id],
+    );
+    return row;
+  }
+
   /** A search, newest first (keyset paging on id): the one query behind the API and the CLI. */
   async search(query: AuditQuery): Promise<Page<AuditRecord>> {
     const { where, params } = auditQuerySql(query);

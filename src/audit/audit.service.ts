@@ -9,6 +9,7 @@ import { type Request } from 'express';
 import { type DataSource, type EntityManager } from 'typeorm';
 import { type RequestContext, currentRequestContext } from './audit-context.js';
 import { assertValidEvent } from './audit-event-validator.js';
+import { assertLogBelongsToChain } from './audit-log-binding.js';
 import { AuditLogFile } from './audit-log-file.js';
 import { AuditMigrationsMissingError } from './audit-startup.errors.js';
 import { type AuditQuery } from './audit-query.js';
@@ -49,7 +50,10 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
   async onModuleInit(): Promise<void> {
     const { missing, database } = await this.store.missingTables();
     if (missing.length) throw new AuditMigrationsMissingError(missing, database);
-    const tightened = await this.file.open();
+    // Refused (nothing written) when the directory holds another chain's records.
+    const tightened = await this.file.open((last) =>
+      assertLogBelongsToChain(this.options.logDir, last, this.store),
+    );
     await this.catchUp(this.dataSource.manager);
     for (const t of tightened) {
       this.logger.warn(`tightened ${t.path} from ${t.from} to ${t.to}`);
