@@ -8,11 +8,11 @@ import {
   lastRecordId,
   lastLogRecord,
   listLogFiles,
-} from './audit-log-files.js';
+} from './audit-log.files.js';
 import { acquirePidLock } from './pid-lock.js';
 
 // Where they were first defined (the CLI imports listLogFiles from here).
-export { type LastLogRecord, listLogFiles, rotatedBase } from './audit-log-files.js';
+export { type LastLogRecord, listLogFiles, rotatedBase } from './audit-log.files.js';
 
 export interface AuditLogFileOptions {
   dir: string;

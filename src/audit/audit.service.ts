@@ -9,7 +9,7 @@ import { type Request } from 'express';
 import { type DataSource, type EntityManager } from 'typeorm';
 import { type RequestContext, currentRequestContext } from './audit-context.js';
 import { assertValidEvent } from './audit-event-validator.js';
-import { assertLogBelongsToChain } from './audit-log-binding.js';
+import { assertLogBelongsToChain } from './audit-log.binding.js';
 import { AuditLogFile } from './audit-log-file.js';
 import { AuditMigrationsMissingError } from './audit-startup.errors.js';
 import { type AuditQuery } from './audit-query.js';

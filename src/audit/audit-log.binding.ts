@@ -1,4 +1,4 @@
-import { type LastLogRecord } from './audit-log-files.js';
+import { type LastLogRecord } from './audit-log.files.js';
 import { AuditLogForeignError } from './audit-startup.errors.js';
 import { type AuditStore } from './audit-store.js';
 
