@@ -32,7 +32,7 @@ export class AuditQueryInvalidError extends Error {
 
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
-const TEXT_FILTERS = ['type', 'userId', 'actorId', 'entityType', 'ip', 'location'] as const;
+export const TEXT_FILTERS = ['type', 'userId', 'actorId', 'entityType', 'ip', 'location'] as const;
 const DETAILS_KEY = /^details\.([A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7})$/;
 
 /** Parses GET /audit/events query parameters; every bad one is reported by name. */
@@ -97,21 +97,39 @@ function parseBound(raw: string, isUpper: boolean): string | null {
   if (/^\d{4}-\d{2}-\d{2}$/.test(raw)) {
     const ms = Date.parse(`${raw}T00:00:00.000Z`);
     if (!Number.isFinite(ms) || new Date(ms).toISOString().slice(0, 10) !== raw) return null;
-    return bound(isUpper ? ms + 86_400_000 : ms);
+    return timeBound(isUpper ? ms + 86_400_000 : ms);
   }
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(raw))
-    return null;
+  const t = dateTimeMillis(raw);
+  if (t === null) return null;
+  // An upper bound given to the millisecond includes that millisecond. Records are stored to the
+  // millisecond: a lower bound finer than that starts at the next one.
+  return timeBound(isUpper ? t.ms + 1 : t.subMillis ? t.ms + 1 : t.ms);
+}
+
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(:\d{2}(\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * An ISO-8601 date-time with an offset: its millisecond (rounded down) and whether it said more
+ * than that; null when it is not one. A day the calendar lacks is refused (V8 reads 02-30 as 03-01,
+ * PostgreSQL refuses it).
+ */
+export function dateTimeMillis(raw: string): { ms: number; subMillis: boolean } | null {
+  const m = DATE_TIME.exec(raw);
+  if (!m) return null;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1) return null;
   const ms = Date.parse(raw);
   if (!Number.isFinite(ms)) return null;
-  // An upper bound given to the millisecond includes that millisecond.
-  return bound(isUpper ? ms + 1 : ms);
+  return { ms, subMillis: m[6] !== undefined && /[1-9]/.test(m[6].slice(3)) };
 }
 
 const FIRST = Date.parse('0001-01-01T00:00:00.000Z');
 const AFTER_LAST = Date.parse('9999-12-31T23:59:59.999Z') + 1;
 
 /** Years 1 to 9999 as PostgreSQL reads them; the instant after 9999 is "infinity". */
-function bound(ms: number): string | null {
+export function timeBound(ms: number): string | null {
   if (ms < FIRST || ms > AFTER_LAST) return null;
   return ms === AFTER_LAST ? 'infinity' : new Date(ms).toISOString();
 }

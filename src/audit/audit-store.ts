@@ -1,6 +1,7 @@
 import { type DataSource, type EntityManager } from 'typeorm';
 import { hashRecord } from './audit-hash.js';
 import { type AuditQuery, auditQuerySql, encodeCursor } from './audit-query.js';
+import { checkAuditQuery } from './audit-query.validator.js';
 import { type Page, toPage } from '../common/page.js';
 import { type AuditRecord, type UnchainedRecord } from './audit-record.js';
 
@@ -107,13 +108,17 @@ export class AuditStore {
     return row;
   }
 
-  /** A search, newest first (keyset paging on id): the one query behind the API and the CLI. */
-  async search(query: AuditQuery): Promise<Page<AuditRecord>> {
+  /**
+   * A search, newest first (keyset paging on id): the one query behind the API and the CLI. The
+   * query is checked first (AuditQueryInvalidError; nothing is sent) and every value is bound.
+   */
+  async search(input: AuditQuery): Promise<Page<AuditRecord>> {
+    const query = checkAuditQuery(input);
     const { where, params } = auditQuerySql(query);
     const rows: AuditRecord[] = await this.dataSource.query(
       `SELECT ${RECORD_SELECT} FROM audit_events ${where}
-       ORDER BY audit_events.id DESC LIMIT ${query.limit + 1}`,
-      params,
+       ORDER BY audit_events.id DESC LIMIT $${params.length + 1}`,
+      [...params, query.limit + 1],
     );
     return toPage(rows, query.limit, (last) => encodeCursor(last.id));
   }

@@ -13,6 +13,7 @@ import { assertLogBelongsToChain } from './audit-log.binding.js';
 import { AuditLogFile } from './audit-log-file.js';
 import { AuditMigrationsMissingError } from './audit-startup.errors.js';
 import { type AuditQuery } from './audit-query.js';
+import { checkAuditQuery } from './audit-query.validator.js';
 import { type Page } from '../common/page.js';
 import { type AuditEvent, type AuditRecord, type UnchainedRecord } from './audit-record.js';
 import { AuditStore, RECORD_SELECT } from './audit-store.js';
@@ -113,9 +114,12 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  /** Newest first; `nextCursor` is null on the last page. */
+  /**
+   * Newest first; `nextCursor` is null on the last page. A query that is not a valid AuditQuery
+   * (wrong types, limit out of range…) throws AuditQueryInvalidError, before any SQL is sent.
+   */
   find(query: AuditQuery): Promise<Page<AuditRecord>> {
-    return this.store.search(query);
+    return this.store.search(checkAuditQuery(query));
   }
 
   async findById(id: number): Promise<AuditRecord | null> {
