@@ -39,37 +39,38 @@ const DETAILS_KEY = /^details\.([A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7})
 export function parseAuditQuery(params: Record<string, unknown>): AuditQuery {
   const errors: FieldError[] = [];
   const query: AuditQuery = { limit: DEFAULT_LIMIT };
-  for (const [name, raw] of Object.entries(params)) {
+  for (const [name, raw] of entriesOf(params)) {
+    const path = printableName(name);
     if (typeof raw !== 'string') {
-      errors.push({ path: name, message: 'must be given once, as a plain value' });
+      errors.push({ path, message: 'must be given once, as a plain value' });
       continue;
     }
     if (raw.includes('\u0000') || !raw.isWellFormed()) {
-      errors.push({ path: name, message: 'must not contain NUL or invalid characters' });
+      errors.push({ path, message: 'must not contain NUL or invalid characters' });
       continue;
     }
     if ((TEXT_FILTERS as readonly string[]).includes(name)) {
       if (raw.length < 1 || raw.length > 256)
-        errors.push({ path: name, message: 'must be 1-256 characters' });
+        errors.push({ path, message: 'must be 1-256 characters' });
       else query[name as (typeof TEXT_FILTERS)[number]] = raw;
     } else if (name === 'outcome' || name === 'threat') {
       const allowed: readonly string[] = name === 'outcome' ? AUDIT_OUTCOMES : AUDIT_THREATS;
       if (!allowed.includes(raw))
-        errors.push({ path: name, message: `must be one of ${allowed.join(', ')}` });
+        errors.push({ path, message: `must be one of ${allowed.join(', ')}` });
       else query[name] = raw;
     } else if (name === 'from' || name === 'to') {
       const bound = parseBound(raw, name === 'to');
       if (bound === null)
-        errors.push({ path: name, message: 'must be an ISO-8601 date-time or a YYYY-MM-DD date' });
+        errors.push({ path, message: 'must be an ISO-8601 date-time or a YYYY-MM-DD date' });
       else query[name] = bound;
     } else if (name === 'limit') {
       const n = /^\d{1,7}$/.test(raw) ? Number(raw) : NaN;
       if (!(n >= 1 && n <= MAX_LIMIT))
-        errors.push({ path: name, message: `must be an integer from 1 to ${MAX_LIMIT}` });
+        errors.push({ path, message: `must be an integer from 1 to ${MAX_LIMIT}` });
       else query.limit = n;
     } else if (name === 'cursor') {
       const id = decodeCursor(raw);
-      if (id === null) errors.push({ path: name, message: 'is not a cursor this API returned' });
+      if (id === null) errors.push({ path, message: 'is not a cursor this API returned' });
       else query.beforeId = id;
     } else if (DETAILS_KEY.test(name)) {
       const keys = name.split('.').slice(1);
@@ -78,11 +79,11 @@ export function parseAuditQuery(params: Record<string, unknown>): AuditQuery {
       query.details = mergeDeep(query.details ?? {}, value as Record<string, unknown>);
     } else if (name.startsWith('details.')) {
       errors.push({
-        path: name,
+        path,
         message: 'details keys are 1-64 characters of A-Z, a-z, 0-9, "_" or "-", dot-separated',
       });
     } else {
-      errors.push({ path: name, message: 'is not a known query parameter' });
+      errors.push({ path, message: 'is not a known query parameter' });
     }
   }
   if (query.from && query.to && query.from >= query.to) {
@@ -90,6 +91,25 @@ export function parseAuditQuery(params: Record<string, unknown>): AuditQuery {
   }
   if (errors.length) throw new AuditQueryInvalidError(errors);
   return query;
+}
+
+/** The parameters, or AuditQueryInvalidError when `params` is not a readable plain object. */
+function entriesOf(params: unknown): [string, unknown][] {
+  try {
+    if (params !== null && typeof params === 'object' && !Array.isArray(params))
+      return Object.entries(params);
+  } catch {
+    // a getter that throws
+  }
+  throw new AuditQueryInvalidError([
+    { path: 'query', message: 'must be an object of query parameters' },
+  ]);
+}
+
+/** A parameter or field name fit for an error: control characters escaped, at most 64 shown. */
+export function printableName(name: string): string {
+  const shown = JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
+  return shown.slice(1, -1);
 }
 
 /** `to` given as a date covers that whole UTC day: the bound becomes the next midnight. */

@@ -4,6 +4,7 @@ import {
   AuditQueryInvalidError,
   dateTimeMillis,
   MAX_LIMIT,
+  printableName,
   TEXT_FILTERS,
   timeBound,
 } from './audit-query.js';
@@ -37,7 +38,7 @@ export function checkAuditQuery(input: unknown): AuditQuery {
   const source = input as Record<string, unknown>;
   for (const key of ownKeys(source, errors)) {
     if (!FIELDS.has(key))
-      errors.push({ path: printable(key), message: 'is not a field of AuditQuery' });
+      errors.push({ path: printableName(key), message: 'is not a field of AuditQuery' });
   }
   const read = (field: string): unknown => {
     try {
@@ -120,12 +121,6 @@ function storable(value: string): boolean {
   return !value.includes('\u0000') && value.isWellFormed();
 }
 
-/** A field name fit for an error message (hostile keys can be long or hold control characters). */
-function printable(key: string): string {
-  const shown = JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key);
-  return shown.slice(1, -1);
-}
-
 /**
  * "infinity", or a date-time normalised to the millisecond. Records are stored to the
  * millisecond, so rounding a finer bound up keeps the same records for both an inclusive lower
@@ -175,7 +170,7 @@ function checkDetails(value: unknown, path: string, errors: FieldError[], depth:
   if (typeof value === 'object' && isPlainObject(value)) {
     const out: Record<string, unknown> = Object.create(null);
     for (const [key, v] of Object.entries(value)) {
-      const p = join(path, printable(key));
+      const p = join(path, printableName(key));
       if (!storable(key)) errors.push({ path: p, message: 'key must not contain NUL' });
       else
         Object.defineProperty(out, key, {
