@@ -27,7 +27,8 @@ export class DataSourceNotFoundError extends Error {
 }
 
 const DEFAULT_NAME = 'default';
-const POLL_MS = 5;
+/** Polling for a named DataSource TypeORM is still connecting: from 5 ms, doubling to 200 ms. */
+const POLL_MS = [5, 200] as const;
 
 /**
  * The host's DataSource: the default one, or the one named by the module's options. The options
@@ -59,7 +60,7 @@ export function dataSourceProvider<O>(
 /** TypeORM's DataSource `name`, once its (async) provider has produced it. */
 async function namedDataSource(moduleRef: ModuleRef, name: string): Promise<DataSource> {
   const token = getDataSourceToken(name);
-  for (;;) {
+  for (let wait: number = POLL_MS[0]; ; wait = Math.min(wait * 2, POLL_MS[1])) {
     let found: unknown;
     try {
       found = moduleRef.get(token, { strict: false });
@@ -70,7 +71,7 @@ async function namedDataSource(moduleRef: ModuleRef, name: string): Promise<Data
     if (found) throw new DataSourceNotFoundError(name); // something else under that token
     // Registered, not created yet: TypeORM is connecting. If that fails, Nest's start fails with
     // TypeORM's error; the timer is unref'd so this wait never keeps a process alive.
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS).unref());
+    await new Promise((resolve) => setTimeout(resolve, wait).unref());
   }
 }
 
