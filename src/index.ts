@@ -3,7 +3,12 @@ export { libraryMigrations as strikeguardMigrations } from '../migrations/index.
 
 export { AuditModule } from './audit/audit.module.js';
 export { AuditService } from './audit/audit.service.js';
-export { type AuditModuleOptions } from './audit/audit.options.js';
+export {
+  AUDIT_OPTIONS,
+  type AuditModuleOptions,
+  type ResolvedAuditOptions,
+} from './audit/audit.options.js';
+export { DataSourceNotFoundError, STRIKEGUARD_DATA_SOURCE } from './common/data-source.provider.js';
 export { Audited, type AuditedOptions } from './audit/audited.decorator.js';
 export { AuditedInterceptor } from './audit/audited.interceptor.js';
 export {
@@ -16,6 +21,11 @@ export {
 export { auditEventSchema } from './audit/audit-event.schema.js';
 export { AuditEventInvalidError, validateSubmission } from './audit/audit-event-validator.js';
 export { AuditLogUnavailableError } from './audit/audit-log-file.js';
+export {
+  AuditLogForeignError,
+  AuditMigrationsMissingError,
+  type ChainMismatch,
+} from './audit/audit-startup.errors.js';
 export { type AuditQuery, AuditQueryInvalidError, parseAuditQuery } from './audit/audit-query.js';
 export { type VerifyResult } from './audit/audit-verifier.js';
 export { canonicalJson } from './audit/jcs.js';
@@ -35,7 +45,6 @@ export { PrincipalResolver, type ResolvedPrincipal } from './strikes/principal.r
 export { UnmappablePrincipalException } from './strikes/unmappable-principal.exception.js';
 export { STRIKES_OPTIONS } from './strikes/strikes-options.provider.js';
 export { InvalidUserIdError, type UserId, userKey } from './strikes/user-id.js';
-export { DataSourceNotFoundError, STRIKEGUARD_DATA_SOURCE } from './common/data-source.provider.js';
 export { StrikeGuard } from './strikes/strike.guard.js';
 export { StrikesInterceptor } from './strikes/strikes.interceptor.js';
 export { StrikesExceptionFilter } from './strikes/strikes-exception.filter.js';

@@ -3,7 +3,16 @@ import { type FileHandle, open } from 'node:fs/promises';
 import path from 'node:path';
 import { recordLine } from './audit-hash.js';
 import { type AuditRecord } from './audit-record.js';
+import {
+  type LastLogRecord,
+  lastRecordId,
+  lastLogRecord,
+  listLogFiles,
+} from './audit-log.files.js';
 import { acquirePidLock } from '../common/pid-lock.js';
+
+// Where they were first defined (the CLI imports listLogFiles from here).
+export { type LastLogRecord, listLogFiles, rotatedBase } from './audit-log.files.js';
 
 export interface AuditLogFileOptions {
   dir: string;
@@ -62,20 +71,37 @@ export class AuditLogFile {
   /**
    * Opens the file for append: creates the directory and file with their modes, tightens wider
    * ones (returned, so they can be recorded), and cuts a torn last line left by a crash.
+   * `checkLast` sees the last complete record of this instance's files first, while nothing has
+   * been changed yet: if it throws, the files are left exactly as they were (and the lock freed).
    */
-  async open(): Promise<TightenedMode[]> {
+  async open(checkLast?: (last: LastLogRecord | null) => Promise<void>): Promise<TightenedMode[]> {
     const tightened: TightenedMode[] = [];
     fs.mkdirSync(this.options.dir, { recursive: true, mode: DIR_MODE });
-    tighten(this.options.dir, DIR_MODE, tightened);
     this.releaseLock ??= acquirePidLock(
       // A dotfile, so tools that read every audit* file in the directory see only records.
       path.join(this.options.dir, `.${this.options.fileName}.lock`),
       (pid) =>
         `the audit log file ${this.path} is written by process ${pid}; give each instance on a host its own AUDIT_LOG_FILE`,
     );
+    try {
+      await checkLast?.(this.lastRecord());
+    } catch (error) {
+      this.releaseLock();
+      this.releaseLock = null;
+      throw error;
+    }
+    tighten(this.options.dir, DIR_MODE, tightened);
     for (const file of this.files()) tighten(file, FILE_MODE, tightened);
     await this.reopen();
     return tightened;
+  }
+
+  /**
+   * The last complete line of this instance's files (the current one, or the newest rotated one
+   * when it has none), as a record; null when the files hold no line. A torn tail is not a line.
+   */
+  lastRecord(): LastLogRecord | null {
+    return lastLogRecord(this.files());
   }
 
   /** Reserve a place in the file; call while holding the chain-head lock. */
@@ -262,55 +288,6 @@ export class AuditLogUnavailableError extends Error {
   constructor(message: string) {
     super(message);
     this.name = this.constructor.name;
-  }
-}
-
-/** The log files of `fileName` in `dir`, oldest first: rotated files, then the current file. */
-export function listLogFiles(dir: string, fileName: string): string[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
-  const rotated = names
-    .filter((n) => n.startsWith(`${fileName}.`) && ROTATED.test(n.slice(fileName.length)))
-    .sort((a, b) => rotatedOrder(a) - rotatedOrder(b) || a.localeCompare(b));
-  const current = names.includes(fileName) ? [fileName] : [];
-  return [...rotated, ...current].map((n) => path.join(dir, n));
-}
-
-/** Suffix of a rotated file: `.<timestamp>.<last id, 12+ digits>`. */
-const ROTATED = /^\.[^.]+\.\d{12,}$/;
-
-/** The name a rotated file came from, or null when `name` is not a rotated file. */
-export function rotatedBase(name: string): string | null {
-  const m = /^(.+)\.[^.]+\.\d{12,}$/.exec(name);
-  return m ? m[1] : null;
-}
-
-function rotatedOrder(name: string): number {
-  const m = /\.(\d{12,})$/.exec(name);
-  return m ? Number(m[1]) : 0;
-}
-
-function lastRecordId(file: string): number {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(file, 'r');
-    const size = fs.fstatSync(fd).size;
-    if (size === 0) return 0;
-    const len = Math.min(size, 1 << 20);
-    const buf = Buffer.alloc(len);
-    fs.readSync(fd, buf, 0, len, size - len);
-    const text = buf.toString('utf8').trimEnd();
-    const line = text.slice(text.lastIndexOf('\n') + 1);
-    const id = (JSON.parse(line) as { id?: unknown }).id;
-    return typeof id === 'number' ? id : 0;
-  } catch {
-    return 0;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 

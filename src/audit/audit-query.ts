@@ -32,44 +32,45 @@ export class AuditQueryInvalidError extends Error {
 
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
-const TEXT_FILTERS = ['type', 'userId', 'actorId', 'entityType', 'ip', 'location'] as const;
+export const TEXT_FILTERS = ['type', 'userId', 'actorId', 'entityType', 'ip', 'location'] as const;
 const DETAILS_KEY = /^details\.([A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7})$/;
 
 /** Parses GET /audit/events query parameters; every bad one is reported by name. */
 export function parseAuditQuery(params: Record<string, unknown>): AuditQuery {
   const errors: FieldError[] = [];
   const query: AuditQuery = { limit: DEFAULT_LIMIT };
-  for (const [name, raw] of Object.entries(params)) {
+  for (const [name, raw] of entriesOf(params)) {
+    const path = printableName(name);
     if (typeof raw !== 'string') {
-      errors.push({ path: name, message: 'must be given once, as a plain value' });
+      errors.push({ path, message: 'must be given once, as a plain value' });
       continue;
     }
     if (raw.includes('\u0000') || !raw.isWellFormed()) {
-      errors.push({ path: name, message: 'must not contain NUL or invalid characters' });
+      errors.push({ path, message: 'must not contain NUL or invalid characters' });
       continue;
     }
     if ((TEXT_FILTERS as readonly string[]).includes(name)) {
       if (raw.length < 1 || raw.length > 256)
-        errors.push({ path: name, message: 'must be 1-256 characters' });
+        errors.push({ path, message: 'must be 1-256 characters' });
       else query[name as (typeof TEXT_FILTERS)[number]] = raw;
     } else if (name === 'outcome' || name === 'threat') {
       const allowed: readonly string[] = name === 'outcome' ? AUDIT_OUTCOMES : AUDIT_THREATS;
       if (!allowed.includes(raw))
-        errors.push({ path: name, message: `must be one of ${allowed.join(', ')}` });
+        errors.push({ path, message: `must be one of ${allowed.join(', ')}` });
       else query[name] = raw;
     } else if (name === 'from' || name === 'to') {
       const bound = parseBound(raw, name === 'to');
       if (bound === null)
-        errors.push({ path: name, message: 'must be an ISO-8601 date-time or a YYYY-MM-DD date' });
+        errors.push({ path, message: 'must be an ISO-8601 date-time or a YYYY-MM-DD date' });
       else query[name] = bound;
     } else if (name === 'limit') {
       const n = /^\d{1,7}$/.test(raw) ? Number(raw) : NaN;
       if (!(n >= 1 && n <= MAX_LIMIT))
-        errors.push({ path: name, message: `must be an integer from 1 to ${MAX_LIMIT}` });
+        errors.push({ path, message: `must be an integer from 1 to ${MAX_LIMIT}` });
       else query.limit = n;
     } else if (name === 'cursor') {
       const id = decodeCursor(raw);
-      if (id === null) errors.push({ path: name, message: 'is not a cursor this API returned' });
+      if (id === null) errors.push({ path, message: 'is not a cursor this API returned' });
       else query.beforeId = id;
     } else if (DETAILS_KEY.test(name)) {
       const keys = name.split('.').slice(1);
@@ -78,11 +79,11 @@ export function parseAuditQuery(params: Record<string, unknown>): AuditQuery {
       query.details = mergeDeep(query.details ?? {}, value as Record<string, unknown>);
     } else if (name.startsWith('details.')) {
       errors.push({
-        path: name,
+        path,
         message: 'details keys are 1-64 characters of A-Z, a-z, 0-9, "_" or "-", dot-separated',
       });
     } else {
-      errors.push({ path: name, message: 'is not a known query parameter' });
+      errors.push({ path, message: 'is not a known query parameter' });
     }
   }
   if (query.from && query.to && query.from >= query.to) {
@@ -92,26 +93,63 @@ export function parseAuditQuery(params: Record<string, unknown>): AuditQuery {
   return query;
 }
 
+/** The parameters, or AuditQueryInvalidError when `params` is not a readable plain object. */
+function entriesOf(params: unknown): [string, unknown][] {
+  try {
+    if (params !== null && typeof params === 'object' && !Array.isArray(params))
+      return Object.entries(params);
+  } catch {
+    // a getter that throws
+  }
+  throw new AuditQueryInvalidError([
+    { path: 'query', message: 'must be an object of query parameters' },
+  ]);
+}
+
+/** A parameter or field name fit for an error: control characters escaped, at most 64 shown. */
+export function printableName(name: string): string {
+  const shown = JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
+  return shown.slice(1, -1);
+}
+
 /** `to` given as a date covers that whole UTC day: the bound becomes the next midnight. */
 function parseBound(raw: string, isUpper: boolean): string | null {
   if (/^\d{4}-\d{2}-\d{2}$/.test(raw)) {
     const ms = Date.parse(`${raw}T00:00:00.000Z`);
     if (!Number.isFinite(ms) || new Date(ms).toISOString().slice(0, 10) !== raw) return null;
-    return bound(isUpper ? ms + 86_400_000 : ms);
+    return timeBound(isUpper ? ms + 86_400_000 : ms);
   }
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(raw))
-    return null;
+  const t = dateTimeMillis(raw);
+  if (t === null) return null;
+  // An upper bound given to the millisecond includes that millisecond. Records are stored to the
+  // millisecond: a lower bound finer than that starts at the next one.
+  return timeBound(isUpper ? t.ms + 1 : t.subMillis ? t.ms + 1 : t.ms);
+}
+
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(:\d{2}(\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * An ISO-8601 date-time with an offset: its millisecond (rounded down) and whether it said more
+ * than that; null when it is not one. A day the calendar lacks is refused (V8 reads 02-30 as 03-01,
+ * PostgreSQL refuses it).
+ */
+export function dateTimeMillis(raw: string): { ms: number; subMillis: boolean } | null {
+  const m = DATE_TIME.exec(raw);
+  if (!m) return null;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1) return null;
   const ms = Date.parse(raw);
   if (!Number.isFinite(ms)) return null;
-  // An upper bound given to the millisecond includes that millisecond.
-  return bound(isUpper ? ms + 1 : ms);
+  return { ms, subMillis: m[6] !== undefined && /[1-9]/.test(m[6].slice(3)) };
 }
 
 const FIRST = Date.parse('0001-01-01T00:00:00.000Z');
 const AFTER_LAST = Date.parse('9999-12-31T23:59:59.999Z') + 1;
 
 /** Years 1 to 9999 as PostgreSQL reads them; the instant after 9999 is "infinity". */
-function bound(ms: number): string | null {
+export function timeBound(ms: number): string | null {
   if (ms < FIRST || ms > AFTER_LAST) return null;
   return ms === AFTER_LAST ? 'infinity' : new Date(ms).toISOString();
 }

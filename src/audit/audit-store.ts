@@ -1,6 +1,7 @@
 import { type DataSource, type EntityManager } from 'typeorm';
 import { hashRecord } from './audit-hash.js';
 import { type AuditQuery, auditQuerySql, encodeCursor } from './audit-query.js';
+import { checkAuditQuery } from './audit-query.validator.js';
 import { type Page, toPage } from '../common/page.js';
 import { type AuditRecord, type UnchainedRecord } from './audit-record.js';
 
@@ -80,13 +81,44 @@ export class AuditStore {
     return chained;
   }
 
-  /** A search, newest first (keyset paging on id): the one query behind the API and the CLI. */
-  async search(query: AuditQuery): Promise<Page<AuditRecord>> {
+  /** The tables of the audit migration that the database lacks (none: `missing` is empty). */
+  async missingTables(): Promise<{ missing: string[]; database: string }> {
+    const [row] = await this.dataSource.query(
+      `SELECT current_database() AS database,
+         to_regclass('audit_events') IS NULL AS "noEvents",
+         to_regclass('audit_chain_head') IS NULL AS "noHead"`,
+    );
+    const missing = [
+      ...(row.noEvents ? ['audit_events'] : []),
+      ...(row.noHead ? ['audit_chain_head'] : []),
+    ];
+    return { missing, database: row.database };
+  }
+
+  /** The table's last id (0 when empty) and the hash of record `id` (null when it has none). */
+  async chainPosition(
+    id: number,
+  ): Promise<{ database: string; lastId: number; hashAtId: string | null }> {
+    const [row] = await this.dataSource.query(
+      `SELECT current_database() AS database,
+         coalesce((SELECT max(id) FROM audit_events), 0)::float8 AS "lastId",
+         (SELECT hash FROM audit_events WHERE id = $1) AS "hashAtId"`,
+      [id],
+    );
+    return row;
+  }
+
+  /**
+   * A search, newest first (keyset paging on id): the one query behind the API and the CLI. The
+   * query is checked first (AuditQueryInvalidError; nothing is sent) and every value is bound.
+   */
+  async search(input: AuditQuery): Promise<Page<AuditRecord>> {
+    const query = checkAuditQuery(input);
     const { where, params } = auditQuerySql(query);
     const rows: AuditRecord[] = await this.dataSource.query(
       `SELECT ${RECORD_SELECT} FROM audit_events ${where}
-       ORDER BY audit_events.id DESC LIMIT ${query.limit + 1}`,
-      params,
+       ORDER BY audit_events.id DESC LIMIT $${params.length + 1}`,
+      [...params, query.limit + 1],
     );
     return toPage(rows, query.limit, (last) => encodeCursor(last.id));
   }

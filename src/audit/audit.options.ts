@@ -23,9 +23,20 @@ export interface AuditModuleOptions {
   verifyChunkSize?: number;
   /** Body keys `@Audited({ includeBody: true })` redacts (substring, case-insensitive). */
   redactKeys?: string[];
+  /**
+   * Name of the TypeORM DataSource that holds the strikeguard tables, when the host has several
+   * (`TypeOrmModule.forRoot({ name })`); default: the default DataSource.
+   */
+  dataSource?: string;
 }
 
-export type ResolvedAuditOptions = Required<AuditModuleOptions>;
+/** The options with every default filled in: what the audit providers inject (`AUDIT_OPTIONS`). */
+export type ResolvedAuditOptions = Required<Omit<AuditModuleOptions, 'dataSource'>> & {
+  dataSource: string | undefined;
+};
+
+/** Injection token of the resolved options (`resolveAuditOptions` runs once, in its provider). */
+export const AUDIT_OPTIONS = Symbol.for('strikeguard:audit-options');
 
 export function resolveAuditOptions(options: AuditModuleOptions): ResolvedAuditOptions {
   const logFile = options.logFile ?? 'audit.log';
@@ -44,6 +55,7 @@ export function resolveAuditOptions(options: AuditModuleOptions): ResolvedAuditO
     maxBatchEvents: options.maxBatchEvents ?? 2000,
     verifyChunkSize: options.verifyChunkSize ?? 5000,
     redactKeys: (options.redactKeys ?? DEFAULT_REDACT_KEYS).map((k) => k.toLowerCase()),
+    dataSource: options.dataSource,
   };
 }
 

@@ -5,13 +5,15 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { type Request } from 'express';
 import { type DataSource, type EntityManager } from 'typeorm';
 import { type RequestContext, currentRequestContext } from './audit-context.js';
 import { assertValidEvent } from './audit-event-validator.js';
+import { assertLogBelongsToChain } from './audit-log.binding.js';
 import { AuditLogFile } from './audit-log-file.js';
+import { AuditMigrationsMissingError } from './audit-startup.errors.js';
 import { type AuditQuery } from './audit-query.js';
+import { checkAuditQuery } from './audit-query.validator.js';
 import { type Page } from '../common/page.js';
 import { type AuditEvent, type AuditRecord, type UnchainedRecord } from './audit-record.js';
 import { AuditStore, RECORD_SELECT } from './audit-store.js';
@@ -19,12 +21,8 @@ import { AuditVerifier, type VerifyResult } from './audit-verifier.js';
 import { AuditWriter } from './audit-writer.js';
 import { metrics } from '../common/metrics.js';
 import { redact } from './redact.js';
-import { AUDIT_MODULE_OPTIONS } from './audit.module-definition.js';
-import {
-  type AuditModuleOptions,
-  type ResolvedAuditOptions,
-  resolveAuditOptions,
-} from './audit.options.js';
+import { STRIKEGUARD_DATA_SOURCE } from '../common/data-source.provider.js';
+import { AUDIT_OPTIONS, type ResolvedAuditOptions } from './audit.options.js';
 
 const REPAIR_INTERVAL_MS = 1000;
 const CATCH_UP_CHUNK = 5000;
@@ -33,39 +31,30 @@ const CATCH_UP_CHUNK = 5000;
 @Injectable()
 export class AuditService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Audit');
-  private readonly options: ResolvedAuditOptions;
-  private readonly store: AuditStore;
-  private readonly file: AuditLogFile;
-  private readonly writer: AuditWriter;
-  private readonly verifier: AuditVerifier;
   private repairTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
-    @Inject(AUDIT_MODULE_OPTIONS) options: AuditModuleOptions,
+    @Inject(STRIKEGUARD_DATA_SOURCE) private readonly dataSource: DataSource,
+    @Inject(AUDIT_OPTIONS) private readonly options: ResolvedAuditOptions,
+    private readonly store: AuditStore,
+    private readonly file: AuditLogFile,
+    private readonly writer: AuditWriter,
+    private readonly verifier: AuditVerifier,
   ) {
-    this.options = resolveAuditOptions(options);
-    this.store = new AuditStore(dataSource);
-    this.file = new AuditLogFile({
-      dir: this.options.logDir,
-      fileName: this.options.logFile,
-      maxBytes: this.options.logMaxBytes,
-      fsync: this.options.fsync,
-    });
-    this.writer = new AuditWriter(
-      dataSource,
-      this.store,
-      this.file,
-      this.options.instanceId,
-      this.options.maxBatchEvents,
-    );
     this.file.onBroken = () => this.scheduleRepair();
-    this.verifier = new AuditVerifier(dataSource, this.options.verifyChunkSize);
   }
 
-  /** Opens the log file, brings it in line with the table, and records permissions it tightened. */
+  /**
+   * Checks the migrations ran, opens the log file, brings it in line with the table, and records
+   * permissions it tightened.
+   */
   async onModuleInit(): Promise<void> {
-    const tightened = await this.file.open();
+    const { missing, database } = await this.store.missingTables();
+    if (missing.length) throw new AuditMigrationsMissingError(missing, database);
+    // Refused (nothing written) when the directory holds another chain's records.
+    const tightened = await this.file.open((last) =>
+      assertLogBelongsToChain(this.options.logDir, last, this.store),
+    );
     await this.catchUp(this.dataSource.manager);
     for (const t of tightened) {
       this.logger.warn(`tightened ${t.path} from ${t.from} to ${t.to}`);
@@ -125,9 +114,12 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  /** Newest first; `nextCursor` is null on the last page. */
+  /**
+   * Newest first; `nextCursor` is null on the last page. A query that is not a valid AuditQuery
+   * (wrong types, limit out of range…) throws AuditQueryInvalidError, before any SQL is sent.
+   */
   find(query: AuditQuery): Promise<Page<AuditRecord>> {
-    return this.store.search(query);
+    return this.store.search(checkAuditQuery(query));
   }
 
   async findById(id: number): Promise<AuditRecord | null> {

@@ -23,7 +23,14 @@ export function redact(value: unknown, keys: string[], depth = 0): unknown {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
       const lower = k.toLowerCase();
-      out[k] = keys.some((key) => lower.includes(key)) ? REDACTED : redact(v, keys, depth + 1);
+      // Defined, not assigned: a body's "__proto__" member stays a member (assigning it would set
+      // the copy's prototype and drop the member from the record).
+      Object.defineProperty(out, k, {
+        value: keys.some((key) => lower.includes(key)) ? REDACTED : redact(v, keys, depth + 1),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     return out;
   }

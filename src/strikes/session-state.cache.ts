@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import pg from 'pg';
 import { type DataSource } from 'typeorm';
-import { STRIKEGUARD_DATA_SOURCE } from '../common/data-source.provider.js';
+import { STRIKES_DATA_SOURCE } from './strikes-data-source.provider.js';
 import { type SessionState, SESSION_CHANNEL, StrikeCounterStore } from './strike-counter.store.js';
 import { STRIKES_OPTIONS } from './strikes-options.provider.js';
 import { type ResolvedStrikesOptions } from './strikes.options.js';
@@ -39,7 +39,7 @@ export class SessionStateCache implements OnModuleInit, OnApplicationShutdown {
   private readonly maxEntries: number;
 
   constructor(
-    @Inject(STRIKEGUARD_DATA_SOURCE) private readonly dataSource: DataSource,
+    @Inject(STRIKES_DATA_SOURCE) private readonly dataSource: DataSource,
     @Inject(STRIKES_OPTIONS) options: ResolvedStrikesOptions,
     private readonly store: StrikeCounterStore,
   ) {

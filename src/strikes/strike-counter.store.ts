@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { type DataSource, type EntityManager } from 'typeorm';
-import { STRIKEGUARD_DATA_SOURCE } from '../common/data-source.provider.js';
+import { STRIKES_DATA_SOURCE } from './strikes-data-source.provider.js';
 
 /** A user's counter as the admin API shows it. */
 export interface StrikeCounter {
@@ -41,7 +41,7 @@ export const SESSION_CHANNEL = 'strikeguard_sessions';
 /** Every SQL statement on strike_counters. */
 @Injectable()
 export class StrikeCounterStore {
-  constructor(@Inject(STRIKEGUARD_DATA_SOURCE) private readonly dataSource: DataSource) {}
+  constructor(@Inject(STRIKES_DATA_SOURCE) private readonly dataSource: DataSource) {}
 
   /** False when the host has not run strikeguard's migrations (no strike_counters table). */
   async tableExists(): Promise<boolean> {

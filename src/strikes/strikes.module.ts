@@ -1,6 +1,5 @@
 import { type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
 import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
-import { dataSourceProvider } from '../common/data-source.provider.js';
 import { AccessDeniedCoalescer } from './access-denied.coalescer.js';
 import { FilterChargingBinder } from './filter-charging.binder.js';
 import { PrincipalResolver } from './principal.resolver.js';
@@ -11,6 +10,7 @@ import { StrikeGuard } from './strike.guard.js';
 import { StrikesExceptionFilter } from './strikes-exception.filter.js';
 import { STRIKES_OPTIONS, strikesOptionsProvider } from './strikes-options.provider.js';
 import { StrikesInterceptor } from './strikes.interceptor.js';
+import { strikesDataSourceProvider } from './strikes-data-source.provider.js';
 import { StrikesConfigurableModule } from './strikes.module-definition.js';
 import { StrikesService } from './strikes.service.js';
 
@@ -20,11 +20,12 @@ import { StrikesService } from './strikes.service.js';
  * check after every guard, charging handlers' violations) and a catch-all filter, and makes every
  * other exception filter charge before it renders: no registration order can switch it off.
  * Add `StrikeGuard` (global or per controller) to refuse dead sessions before other guards run.
+ * It works on the DataSource AuditModule resolved (`AuditModule.forRoot({ dataSource })`).
  */
 @Module({
   providers: [
     strikesOptionsProvider,
-    dataSourceProvider(undefined),
+    strikesDataSourceProvider,
     StrikeCounterStore,
     SessionStateCache,
     PrincipalResolver,

@@ -11,7 +11,7 @@ import { type DataSource, type EntityManager } from 'typeorm';
 import { currentRequestContext } from '../audit/audit-context.js';
 import { type AuditEvent } from '../audit/audit-record.js';
 import { AuditService } from '../audit/audit.service.js';
-import { STRIKEGUARD_DATA_SOURCE } from '../common/data-source.provider.js';
+import { STRIKES_DATA_SOURCE } from './strikes-data-source.provider.js';
 import { isDatabaseUnavailable } from '../common/database-errors.js';
 import { metrics } from '../common/metrics.js';
 import { storableText } from '../common/storable-text.js';
@@ -75,7 +75,7 @@ export class StrikesService implements OnModuleInit {
   private inFlight = 0;
 
   constructor(
-    @Inject(STRIKEGUARD_DATA_SOURCE) private readonly dataSource: DataSource,
+    @Inject(STRIKES_DATA_SOURCE) private readonly dataSource: DataSource,
     @Optional() @Inject(AuditService) audit: AuditService | undefined,
     @Inject(STRIKES_OPTIONS) private readonly options: ResolvedStrikesOptions,
     private readonly store: StrikeCounterStore,

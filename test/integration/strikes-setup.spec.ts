@@ -29,6 +29,7 @@ import { request } from '../support/http.js';
 import {
   createTestDatabase,
   describeWithPostgres,
+  query,
   type TestDatabase,
 } from '../support/postgres.js';
 
@@ -275,6 +276,46 @@ describeWithPostgres('setup mistakes get errors that name the fix', () => {
     });
     await expect(app.init()).rejects.toThrow(/add strikeguardMigrations/);
     await app.close().catch(() => undefined);
+  });
+
+  it('several DataSources: strikes work on the one AuditModule names', async () => {
+    const other = await createTestDatabase('strikes_other');
+    const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sg-named-'));
+    @Module({
+      imports: [
+        TypeOrmModule.forRoot({ type: 'postgres', url: other.url }), // the host's own, default
+        TypeOrmModule.forRoot({
+          name: 'security',
+          type: 'postgres',
+          url: db.url,
+          migrations: strikeguardMigrations,
+          migrationsRun: true,
+        }),
+        AuditModule.forRoot({ logDir, fsync: false, dataSource: 'security' }),
+        StrikesModule.forRoot({ sharedDatabase: false }),
+      ],
+    })
+    class TwoDataSourcesModule {}
+    const app = await NestFactory.create(TwoDataSourcesModule, { logger: false });
+    try {
+      await app.init();
+      const strikes = app.get(StrikesService);
+      await strikes.recordViolation(9001, 2, 'probe');
+      expect(await strikes.find(9001)).toMatchObject({ blocker: 2 });
+      const [{ n }] = await query<{ n: number }>(
+        db.url,
+        `SELECT count(*)::int AS n FROM strike_counters WHERE user_id = '9001'`,
+      );
+      expect(n).toBe(1);
+      const [{ oid }] = await query<{ oid: string | null }>(
+        other.url,
+        `SELECT to_regclass('strike_counters')::text AS oid`,
+      );
+      expect(oid).toBeNull();
+    } finally {
+      await app.close();
+      await other.drop();
+    }
   });
 
   it('out-of-range options', async () => {

@@ -1,6 +1,6 @@
 import { jest } from '@jest/globals';
 import { Test } from '@nestjs/testing';
-import { STRIKEGUARD_DATA_SOURCE } from '../../src/common/data-source.provider.js';
+import { STRIKES_DATA_SOURCE } from '../../src/strikes/strikes-data-source.provider.js';
 import { SessionStateCache } from '../../src/strikes/session-state.cache.js';
 import { type SessionState, StrikeCounterStore } from '../../src/strikes/strike-counter.store.js';
 import { STRIKES_OPTIONS } from '../../src/strikes/strikes-options.provider.js';
@@ -22,7 +22,7 @@ async function cacheWith(store: object, cacheSize = 100) {
     providers: [
       SessionStateCache,
       { provide: StrikeCounterStore, useValue: store },
-      { provide: STRIKEGUARD_DATA_SOURCE, useValue: { options: {} } },
+      { provide: STRIKES_DATA_SOURCE, useValue: { options: {} } },
       {
         provide: STRIKES_OPTIONS,
         useValue: resolveStrikesOptions({ sharedDatabase: false, cacheSize }),
