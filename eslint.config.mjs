@@ -25,8 +25,9 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   {
-    // The reference service is a host like any other: it uses the library's public entry points.
-    files: ['src/app/**/*.ts'],
+    // The reference service and the CLI use the library through its public entry points only
+    // (and the CLI, shipped in the package, never the service).
+    files: ['src/app/**/*.ts', 'src/cli/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -41,7 +42,11 @@ export default tseslint.config(
                 '!**/rest/index.js',
               ],
               message:
-                'the service imports the library only through src/index.ts or src/rest/index.ts',
+                'the service and the CLI import the library only through src/index.ts or src/rest/index.ts',
+            },
+            {
+              group: ['**/app/**'],
+              message: 'the CLI ships in the package: it must not import the reference service',
             },
           ],
         },
@@ -49,13 +54,12 @@ export default tseslint.config(
     },
   },
   {
-    // The library (and its CLI) must never depend on the reference service that hosts it.
+    // The library must never depend on the reference service that hosts it.
     files: [
       'src/strikes/**/*.ts',
       'src/audit/**/*.ts',
       'src/common/**/*.ts',
       'src/rest/**/*.ts',
-      'src/cli/**/*.ts',
       'src/index.ts',
       'migrations/**/*.ts',
     ],

@@ -5,6 +5,7 @@ export { AuditModule } from './audit/audit.module.js';
 export { AuditService } from './audit/audit.service.js';
 export {
   AUDIT_OPTIONS,
+  defaultInstanceId,
   type AuditModuleOptions,
   type ResolvedAuditOptions,
 } from './audit/audit.options.js';
@@ -27,7 +28,10 @@ export {
   type ChainMismatch,
 } from './audit/audit-startup.errors.js';
 export { type AuditQuery, AuditQueryInvalidError, parseAuditQuery } from './audit/audit-query.js';
-export { type VerifyResult } from './audit/audit-verifier.js';
+export { type LogFileShare, type VerifyResult } from './audit/audit-verifier.js';
+export { type AuditReader, auditReader } from './audit/audit-reader.js';
+export { verifyLogDirectory } from './audit/audit-file-verifier.js';
+export { listLogFiles } from './audit/audit-log.files.js';
 export { canonicalJson } from './audit/jcs.js';
 export { hashRecord } from './audit/audit-hash.js';
 export { type ActorResolver } from './audit/audit-context.js';

@@ -1,10 +1,13 @@
 import path from 'node:path';
-import { verifyLogDirectory } from '../audit/audit-file-verifier.js';
-import { listLogFiles } from '../audit/audit-log-file.js';
-import { AuditQueryInvalidError } from '../audit/audit-query.js';
-import { type AuditRecord } from '../audit/audit-record.js';
-import { type LogFileShare, type VerifyResult } from '../audit/audit-verifier.js';
-import { defaultInstanceId } from '../audit/audit.options.js';
+import {
+  AuditQueryInvalidError,
+  type AuditRecord,
+  defaultInstanceId,
+  listLogFiles,
+  type LogFileShare,
+  verifyLogDirectory,
+  type VerifyResult,
+} from '../index.js';
 import { type AuditSource } from './audit-source.js';
 import { CliError } from './cli-error.js';
 

@@ -1,9 +1,13 @@
 import { DataSource } from 'typeorm';
-import { parseAuditQuery } from '../audit/audit-query.js';
-import { type AuditRecord } from '../audit/audit-record.js';
-import { AuditStore } from '../audit/audit-store.js';
-import { type Page as AuditPage } from '../common/page.js';
-import { AuditVerifier, type LogFileShare, type VerifyResult } from '../audit/audit-verifier.js';
+import {
+  type AuditReader,
+  auditReader,
+  type AuditRecord,
+  type LogFileShare,
+  type Page as AuditPage,
+  parseAuditQuery,
+  type VerifyResult,
+} from '../index.js';
 import { CliError } from './cli-error.js';
 
 /** A page of records, newest first, as the HTTP API answers. */
@@ -22,7 +26,11 @@ export interface AuditSource {
 
 /** Straight to PostgreSQL (DATABASE_URL): the CLI works when no service or admin is available. */
 export class DatabaseSource implements AuditSource {
-  private constructor(private readonly dataSource: DataSource) {}
+  private readonly reader: AuditReader;
+
+  private constructor(private readonly dataSource: DataSource) {
+    this.reader = auditReader(dataSource);
+  }
 
   static async connect(url: string): Promise<DatabaseSource> {
     const dataSource = new DataSource({
@@ -40,7 +48,7 @@ export class DatabaseSource implements AuditSource {
   }
 
   search(params: Record<string, string>): Promise<Page> {
-    return new AuditStore(this.dataSource).search(parseAuditQuery(params));
+    return this.reader.search(parseAuditQuery(params));
   }
 
   verify(
@@ -48,7 +56,7 @@ export class DatabaseSource implements AuditSource {
     share: LogFileShare | null,
     onProgress: (n: number) => void,
   ) {
-    return new AuditVerifier(this.dataSource, 5000).verify(range, share, onProgress);
+    return this.reader.verify(range, share, onProgress);
   }
 
   close(): Promise<void> {

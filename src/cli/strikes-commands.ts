@@ -4,10 +4,14 @@ import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
 import os from 'node:os';
 import path from 'node:path';
 import { type DataSource } from 'typeorm';
-import { AuditModule } from '../audit/audit.module.js';
-import { StrikesModule } from '../strikes/strikes.module.js';
-import { StrikesService } from '../strikes/strikes.service.js';
-import { enrollMissing, type UsersTable, UsersTableError } from '../strikes/strikes-enrollment.js';
+import {
+  AuditModule,
+  enrollMissing,
+  StrikesModule,
+  StrikesService,
+  type UsersTable,
+  UsersTableError,
+} from '../index.js';
 import { type Output } from './audit-commands.js';
 import { CliError } from './cli-error.js';
 
