@@ -6,20 +6,13 @@ import {
   Module,
 } from '@nestjs/common';
 import { APP_GUARD, NestFactory } from '@nestjs/core';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { type Request } from 'express';
 import fs from 'node:fs';
 import { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  AuditModule,
-  StrikeGuard,
-  StrikesModule,
-  StrikesService,
-  strikeguardMigrations,
-} from '../../src/index.js';
+import { StrikeGuard, StrikesService } from '../../src/index.js';
 import {
   AuditApiModule,
   RestAccessOptionsError,
@@ -27,6 +20,7 @@ import {
   StrikesAdminModule,
 } from '../../src/rest/index.js';
 import { request } from '../support/http.js';
+import { strikeguardImports } from '../support/strikeguard-imports.js';
 import {
   createTestDatabase,
   describeWithPostgres,
@@ -73,14 +67,7 @@ describeWithPostgres('the REST modules mounted by a host app', () => {
     const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sg-rest-'));
     @Module({
       imports: [
-        TypeOrmModule.forRoot({
-          type: 'postgres',
-          url: db.url,
-          migrations: strikeguardMigrations,
-          migrationsRun: true,
-        }),
-        AuditModule.forRoot({ logDir, fsync: false }),
-        StrikesModule.forRoot({ sharedDatabase: false }),
+        ...strikeguardImports(db.url, logDir, { sharedDatabase: false }),
         StrikesAdminModule.register({ authorize }),
         AuditApiModule.register({ authorize }),
       ],

@@ -26,6 +26,7 @@ import {
   strikeguardMigrations,
 } from '../../src/index.js';
 import { request } from '../support/http.js';
+import { strikeguardImports } from '../support/strikeguard-imports.js';
 import {
   createTestDatabase,
   describeWithPostgres,
@@ -59,16 +60,7 @@ class SetupController {
 async function start(db: TestDatabase, options: StrikesModuleOptions = {}) {
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sg-setup-'));
   @Module({
-    imports: [
-      TypeOrmModule.forRoot({
-        type: 'postgres',
-        url: db.url,
-        migrations: strikeguardMigrations,
-        migrationsRun: true,
-      }),
-      AuditModule.forRoot({ logDir, fsync: false }),
-      StrikesModule.forRoot({ sharedDatabase: false, ...options }),
-    ],
+    imports: strikeguardImports(db.url, logDir, { sharedDatabase: false, ...options }),
     controllers: [SetupController],
   })
   class SetupAppModule {}

@@ -18,20 +18,14 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, NestFactory } from '@nestjs/core';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { type Request, type Response } from 'express';
 import fs from 'node:fs';
 import { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  AuditModule,
-  StrikeGuard,
-  StrikesModule,
-  StrikesService,
-  strikeguardMigrations,
-} from '../../src/index.js';
+import { StrikeGuard, StrikesService } from '../../src/index.js';
 import { request } from '../support/http.js';
+import { strikeguardImports } from '../support/strikeguard-imports.js';
 import {
   createTestDatabase,
   describeWithPostgres,
@@ -140,14 +134,7 @@ async function startHost(
     rootProviders.push({ provide: APP_GUARD, useClass: StrikeGuard });
   if (filter === 'app-filter') rootProviders.push({ provide: APP_FILTER, useClass: HostFilter });
   const imports: DynamicModule['imports'] = [
-    TypeOrmModule.forRoot({
-      type: 'postgres',
-      url: db.url,
-      migrations: strikeguardMigrations,
-      migrationsRun: true,
-    }),
-    AuditModule.forRoot({ logDir, fsync: false }),
-    StrikesModule.forRoot({ terminateAt: 3, blockAt: 6, sharedDatabase: false }),
+    ...strikeguardImports(db.url, logDir, { terminateAt: 3, blockAt: 6, sharedDatabase: false }),
     HostAuthModule,
   ];
   @Module({ imports, controllers: [controllerFor(guard, filter)], providers: rootProviders })
