@@ -236,10 +236,11 @@ describeWithPostgres('setup mistakes get errors that name the fix', () => {
   it('StrikesModule without AuditModule', async () => {
     @Module({
       imports: [
-        TypeOrmModule.forRoot({ type: 'postgres', url: db.url }),
+        TypeOrmModule.forRoot({ type: 'postgres', url: db.url, retryAttempts: 0 }),
         StrikesModule.forRoot({ sharedDatabase: false }),
       ],
     })
+    // A start that fails leaves no handle to close: no retries, so nothing outlives the test.
     class NoAuditModule {}
     await expect(
       NestFactory.create(NoAuditModule, { logger: false, abortOnError: false }),
@@ -254,6 +255,7 @@ describeWithPostgres('setup mistakes get errors that name the fix', () => {
         TypeOrmModule.forRoot({
           type: 'postgres',
           url: db.url,
+          retryAttempts: 0,
           migrations: strikeguardMigrations.filter((m) => /Audit/.test(m.name)),
           migrationsRun: true,
         }),
@@ -313,7 +315,7 @@ describeWithPostgres('setup mistakes get errors that name the fix', () => {
   it('out-of-range options', async () => {
     @Module({
       imports: [
-        TypeOrmModule.forRoot({ type: 'postgres', url: db.url }),
+        TypeOrmModule.forRoot({ type: 'postgres', url: db.url, retryAttempts: 0 }),
         AuditModule.forRoot({ logDir: fs.mkdtempSync(path.join(os.tmpdir(), 'sg-opt-')) }),
         StrikesModule.forRoot({ terminateAt: 0 }),
       ],
