@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from './config/app-config.js';
 import { createApp } from './create-app.js';
 import { type DatabaseConnection } from './database/data-source-options.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './database/embedded-database.js';
+import { describeTightened } from './database/private-directory.js';
 
 async function main(): Promise<void> {
   let loaded;
@@ -29,13 +30,18 @@ async function main(): Promise<void> {
     };
   } else {
     embedded = await startEmbeddedDatabase(config.dataDir);
+    for (const line of describeTightened(config.dataDir, embedded.tightened)) {
+      console.warn(`strikeguard: warning: DATA_DIR was open to other users: ${line}`);
+    }
     db = {
       url: embedded.url,
       poolSize: 1,
       embedded: true,
       queryTimeoutMs: config.databaseQueryTimeoutMs,
     };
-    console.log(`strikeguard: embedded PostgreSQL (PGlite) in ${config.dataDir}`);
+    console.log(
+      `strikeguard: embedded PostgreSQL (PGlite) in ${config.dataDir}, on the Unix socket ${embedded.socketPath}`,
+    );
   }
 
   let app;
