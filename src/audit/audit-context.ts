@@ -1,5 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { isIP } from 'node:net';
 import { type NextFunction, type Request, type Response } from 'express';
+import { storableText } from '../common/storable-text.js';
 
 /** What a record takes from the request it was made in. */
 export interface RequestContext {
@@ -33,18 +35,43 @@ export function auditContextMiddleware(
   storage.run(request, next);
 }
 
+/** Longest ip, method, path and actor a record holds. */
+export const MAX_CONTEXT_TEXT = 256;
+
 /**
  * The current request's actor, IP, method and path, or undefined outside a request. Read at record
- * time, so the actor is whoever the guards authenticated. The IP honours X-Forwarded-For only when
- * Express's `trust proxy` is on; the path never includes the query string (it may hold secrets).
+ * time, so the actor is whoever the guards authenticated. The IP honours X-Forwarded-For only as
+ * far as Express's `trust proxy` allows; the path never includes the query string (it may hold
+ * secrets). Every field is checked here, once, so that nothing a client sends can make a record
+ * unrecordable: an ip that is not an IP address is null, text is cleaned and cut to its limit.
  */
 export function currentRequestContext(actorOf: ActorResolver): RequestContext | undefined {
   const request = storage.getStore();
   if (!request) return undefined;
+  return requestContextOf(request, actorOf);
+}
+
+/** The record fields `request` fills, each fit for a record (see currentRequestContext). */
+export function requestContextOf(request: Request, actorOf: ActorResolver): RequestContext {
   return {
-    actorId: actorOf(request),
-    ip: request.ip ?? request.socket?.remoteAddress ?? null,
-    method: request.method ?? null,
-    path: (request.originalUrl ?? request.url ?? '').split('?')[0].slice(0, 256) || null,
+    actorId: textOrNull(actorOf(request)),
+    ip: ipOf(request),
+    method: textOrNull(request.method),
+    path: textOrNull((request.originalUrl ?? request.url ?? '').split('?')[0]),
   };
+}
+
+/**
+ * The client's address as the trusted hops report it, when it is an IP address. A forwarded value
+ * that is not one (garbage, or a hop that is not an address) is null: the socket's address would
+ * name the proxy, not the client.
+ */
+function ipOf(request: Request): string | null {
+  const ip: unknown = request.ip ?? request.socket?.remoteAddress;
+  // isIP accepts an IPv6 zone index of any length: the length is checked too.
+  return typeof ip === 'string' && ip.length <= MAX_CONTEXT_TEXT && isIP(ip) !== 0 ? ip : null;
+}
+
+function textOrNull(value: unknown): string | null {
+  return typeof value === 'string' && value ? storableText(value, MAX_CONTEXT_TEXT) : null;
 }

@@ -11,7 +11,12 @@ export interface AuditedOptions {
   entityType?: string;
   /** Route parameter holding the target id (e.g. `id`). */
   targetParam?: string;
-  /** Record the request body, with secret-looking keys redacted (default false). */
+  /**
+   * Record the request body, with secret-looking keys redacted (default false). Whatever it holds,
+   * the call is recorded: text the record format rejects becomes U+FFFD, non-finite numbers become
+   * strings, nesting past 32 levels and a body that would take `details` past 64 kB are cut;
+   * `details.bodyCleaned` lists the paths changed, `details.bodyTruncated` marks a cut.
+   */
   includeBody?: boolean;
 }
 

@@ -10,6 +10,7 @@ import { type Request } from 'express';
 import { catchError, concatMap, from, type Observable, throwError } from 'rxjs';
 import { type AuditedOptions, AUDITED_KEY } from './audited.decorator.js';
 import { AuditService } from './audit.service.js';
+import { bodyDetails } from './recordable-body.js';
 import { storableText } from '../common/storable-text.js';
 
 const ACTIONS: Record<string, string> = {
@@ -47,24 +48,30 @@ export class AuditedInterceptor implements NestInterceptor {
         .getClass()
         .name.replace(/Controller$/, '')
         .toLowerCase();
-    const write = (outcome: 'success' | 'failure', status: number) =>
-      this.audit.record({
-        type: options.type ?? `${entityType}.${ACTIONS[request.method] ?? 'call'}`.toLowerCase(),
-        userId: this.audit.actorOf(request) ?? 'anonymous',
+    const action = ACTIONS[request.method] ?? 'call';
+    // Everything taken from the request is made fit for a record: the handler has run by the time
+    // the record is written, so a record the format refused would be a change without its record.
+    const write = (outcome: 'success' | 'failure', status: number) => {
+      const actor = this.audit.actorOf(request);
+      const base = {
+        action,
+        route: storableText(`${request.method} ${request.route?.path ?? request.path}`, 1024),
+        status,
+      };
+      return this.audit.record({
+        type: options.type ?? `${entityType}.${action}`.toLowerCase(),
+        userId: actor ? storableText(actor, 128) : 'anonymous',
         outcome,
         entityType,
         targetId: options.targetParam
           ? storableText(String(request.params?.[options.targetParam] ?? ''), 256) || null
           : null,
-        details: {
-          action: ACTIONS[request.method] ?? 'call',
-          route: storableText(`${request.method} ${request.route?.path ?? request.path}`, 1024),
-          status,
-          ...(options.includeBody && request.body !== undefined
-            ? { body: this.audit.redact(request.body) }
-            : {}),
-        },
+        details:
+          options.includeBody && request.body !== undefined
+            ? bodyDetails(request.body, (v) => this.audit.redact(v), base)
+            : base,
       });
+    };
     return next.handle().pipe(
       concatMap((result) => {
         const status = context.switchToHttp().getResponse<{ statusCode: number }>().statusCode;

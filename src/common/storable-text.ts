@@ -4,6 +4,16 @@
  * records on its own initiative; what a client submits is validated and rejected instead.
  */
 export function storableText(text: string, max: number): string {
-  const clean = String(text).replaceAll('\u0000', '\uFFFD').toWellFormed();
+  const clean = cleanText(String(text));
   return clean.length > max ? `${clean.slice(0, max - 3)}...` : clean;
+}
+
+/** `text` with every character the record format rejects replaced by U+FFFD (same length). */
+export function cleanText(text: string): string {
+  return isStorableText(text) ? text : text.replaceAll('\u0000', '\uFFFD').toWellFormed();
+}
+
+/** True when the record format can hold `text` as it is (no NUL, no unpaired surrogate). */
+export function isStorableText(text: string): boolean {
+  return !text.includes('\u0000') && text.isWellFormed();
 }

@@ -58,7 +58,7 @@ describe('loadConfig', () => {
       ADMIN_USERNAME: 'root.admin',
       ADMIN_PASSWORD: 'a-long-admin-password',
       LOG_LEVEL: 'debug',
-      TRUST_PROXY: 'yes',
+      TRUST_PROXY: 'loopback, 10.0.0.0/8',
       NODE_ENV: 'production',
     });
     expect(config).toMatchObject({
@@ -72,7 +72,7 @@ describe('loadConfig', () => {
       admin: { username: 'root.admin', password: 'a-long-admin-password' },
       logLevel: 'debug',
       production: true,
-      trustProxy: true,
+      trustProxy: ['loopback', '10.0.0.0/8'],
     });
     expect(warnings).toEqual([]);
   });
@@ -99,7 +99,7 @@ describe('loadConfig', () => {
         expect.stringMatching(/^JWT_SECRET is not set: with NODE_ENV=production/),
         expect.stringMatching(/^ADMIN_USERNAME and ADMIN_PASSWORD must be set together/),
         expect.stringMatching(/^LOG_LEVEL must be one of fatal, error, warn, info.*\(got "loud"\)/),
-        expect.stringMatching(/^TRUST_PROXY must be true or false \(got "maybe"\)/),
+        expect.stringMatching(/^TRUST_PROXY must be a hop count .*not understood: "maybe"/),
       ]),
     );
   });

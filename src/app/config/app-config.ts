@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 
 /** Validated configuration of the reference service, read once from the environment at start. */
 export interface AppConfig {
@@ -26,8 +27,8 @@ export interface AppConfig {
   strikes: { terminateAt: number; blockAt: number };
   /** Bearer token GET /metrics requires; unset: metrics are open (bind them privately). */
   metricsToken: string | null;
-  /** Honour X-Forwarded-For from a reverse proxy (Express `trust proxy`). */
-  trustProxy: boolean;
+  /** Proxies whose X-Forwarded-For is honoured (Express `trust proxy`); false: none. */
+  trustProxy: TrustProxy;
 }
 
 /** Thrown when the environment holds values the service cannot start with; lists every problem. */
@@ -87,7 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
   }
-  const trustProxy = parseBoolean(env, 'TRUST_PROXY', false, problems);
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY, problems);
   const terminateAt = parseInteger(env, 'STRIKES_TERMINATE_AT', 3, 1, 1_000_000, problems);
   const blockAt = parseInteger(env, 'STRIKES_BLOCK_AT', 12, 1, 1_000_000, problems);
   const auditLogFile = env.AUDIT_LOG_FILE || 'audit.log';
