@@ -64,6 +64,7 @@ export class AppModule {
         StrikesModule.forRoot({
           terminateAt: config.strikes.terminateAt,
           blockAt: config.strikes.blockAt,
+          accessDeniedWindows: config.strikes.accessDeniedWindows,
           // One process owns the embedded database: no other instance to tell about changes.
           sharedDatabase: !db.embedded,
           // Batches in flight each hold a connection: leave room in the pool for requests.

@@ -55,4 +55,8 @@ export const metrics = {
     'Requests refused for a blocked account or a terminated session',
     ['reason'],
   ),
+  accessDeniedUnrecorded: counter(
+    'strikeguard_access_denied_unrecorded_total',
+    'Refusals whose coalesced access.denied count could not be recorded (audit trail unavailable too long)',
+  ),
 };

@@ -70,8 +70,8 @@ export class PrincipalResolver {
       return this.unmappable(
         `the session version (sv) is ${describeKind(p.sessionVersion)}, not an integer >= 0`,
       );
-    const issuedAt =
-      typeof p.issuedAt === 'number' && Number.isFinite(p.issuedAt) ? p.issuedAt : null;
+    // A host's principalOf may leave the issue time out: the token's own `iat` names it then.
+    const issuedAt = issueTime(p.issuedAt) ?? issueTimeOf(request.user);
     return { userId, sessionVersion, issuedAt };
   }
 
@@ -91,6 +91,16 @@ export class PrincipalResolver {
     if (this.options.unmappablePrincipal === 'anonymous') return null;
     throw new UnmappablePrincipalException(cause);
   }
+}
+
+function issueTime(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+function issueTimeOf(user: unknown): number | null {
+  if (typeof user !== 'object' || user === null) return null;
+  const u = user as { iat?: unknown; issuedAt?: unknown };
+  return issueTime(u.iat) ?? issueTime(u.issuedAt);
 }
 
 function toVersion(value: unknown): number | null {

@@ -48,9 +48,9 @@ export class SessionGate {
     const settle = (refusal: unknown) => (req[CHECKED] = { key, refusal });
     try {
       const state = this.states.read(principal.userId);
-      if (!(state instanceof Promise)) return this.decide(req, principal, state, settle);
+      if (!(state instanceof Promise)) return this.decide(principal, state, settle);
       return state.then(
-        (s) => this.decide(req, principal, s, settle),
+        (s) => this.decide(principal, s, settle),
         (error: unknown) => this.unavailable(error, settle),
       );
     } catch (error) {
@@ -60,7 +60,6 @@ export class SessionGate {
 
   /** Blocked first, then a token older than the session version. */
   private decide(
-    request: GateRequest,
     principal: ResolvedPrincipal,
     state: SessionState | null,
     settle: (refusal: unknown) => void,
@@ -76,7 +75,7 @@ export class SessionGate {
     }
     const refusal = new StrikeRefusalException(reason);
     settle(refusal);
-    return this.refuse(request, principal, refusal);
+    return this.refuse(principal, refusal);
   }
 
   private unavailable(error: unknown, settle: (refusal: unknown) => void): true {
@@ -98,18 +97,13 @@ export class SessionGate {
   }
 
   private async refuse(
-    request: Request,
     principal: ResolvedPrincipal,
     refusal: StrikeRefusalException,
   ): Promise<never> {
     const reason = refusal.reason;
     metrics.accessDenied.inc({ reason });
-    // Per verified token (user, session version, issue time), not per header spelling.
-    const token =
-      principal.issuedAt !== null
-        ? `${principal.userId}\u0000${principal.sessionVersion}\u0000${principal.issuedAt}`
-        : (request.headers.authorization ?? `${principal.userId}:anonymous`);
-    await this.denials.denied(token, principal.userId, reason);
+    // Per verified token (user, session version, issue time), never per header spelling.
+    await this.denials.denied(principal, reason);
     throw refusal;
   }
 }

@@ -64,6 +64,12 @@ export interface StrikesModuleOptions {
   maxBatch?: number;
   /** Violation transactions in flight at once (default 4; 1 for a single-connection pool). */
   concurrency?: number;
+  /**
+   * Most tokens whose `access.denied` refusals are being coalesced at once (default 10,000). Past
+   * it the oldest window is closed early: its count is recorded in the background, batched with
+   * others, never inside the request that opened a new one.
+   */
+  accessDeniedWindows?: number;
 }
 
 type Hooks = 'onSessionTerminated' | 'onBlocked' | 'onUnblocked';
@@ -93,11 +99,19 @@ export function resolveStrikesOptions(options: StrikesModuleOptions): ResolvedSt
     cacheSize: options.cacheSize ?? 100_000,
     maxBatch: options.maxBatch ?? 500,
     concurrency: options.concurrency ?? 4,
+    accessDeniedWindows: options.accessDeniedWindows ?? 10_000,
     onSessionTerminated: options.onSessionTerminated,
     onBlocked: options.onBlocked,
     onUnblocked: options.onUnblocked,
   };
-  for (const key of ['terminateAt', 'blockAt', 'cacheSize', 'maxBatch', 'concurrency'] as const) {
+  for (const key of [
+    'terminateAt',
+    'blockAt',
+    'cacheSize',
+    'maxBatch',
+    'concurrency',
+    'accessDeniedWindows',
+  ] as const) {
     if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 1) {
       throw new StrikesOptionsError(
         `${key} must be a positive integer (got ${String(resolved[key])})`,

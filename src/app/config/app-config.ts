@@ -24,7 +24,12 @@ export interface AppConfig {
   admin: { username: string; password: string } | null;
   logLevel: string;
   production: boolean;
-  strikes: { terminateAt: number; blockAt: number };
+  strikes: {
+    terminateAt: number;
+    blockAt: number;
+    /** Dead tokens whose access.denied refusals are coalesced at once. */
+    accessDeniedWindows: number;
+  };
   /** Bearer token GET /metrics requires; unset: metrics are open (bind them privately). */
   metricsToken: string | null;
   /** Proxies whose X-Forwarded-For is honoured (Express `trust proxy`); false: none. */
@@ -91,6 +96,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
   const trustProxy = parseTrustProxy(env.TRUST_PROXY, problems);
   const terminateAt = parseInteger(env, 'STRIKES_TERMINATE_AT', 3, 1, 1_000_000, problems);
   const blockAt = parseInteger(env, 'STRIKES_BLOCK_AT', 12, 1, 1_000_000, problems);
+  const accessDeniedWindows = parseInteger(
+    env,
+    'STRIKES_ACCESS_DENIED_WINDOWS',
+    10_000,
+    1,
+    1_000_000,
+    problems,
+  );
   const auditLogFile = env.AUDIT_LOG_FILE || 'audit.log';
   if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(auditLogFile)) {
     problems.push(
@@ -130,7 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
       logLevel,
       production,
       trustProxy,
-      strikes: { terminateAt, blockAt },
+      strikes: { terminateAt, blockAt, accessDeniedWindows },
       metricsToken: env.METRICS_TOKEN || null,
     },
     warnings,
