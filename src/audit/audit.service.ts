@@ -8,7 +8,7 @@ import {
 import { type Request } from 'express';
 import { type DataSource, type EntityManager } from 'typeorm';
 import { type RequestContext, currentRequestContext } from './audit-context.js';
-import { assertValidEvent } from './audit-event-validator.js';
+import { assertValidEvent, occurredAtMillis } from './audit-event-validator.js';
 import { assertLogBelongsToChain } from './audit-log.binding.js';
 import { AuditLogFile } from './audit-log-file.js';
 import { AuditMigrationsMissingError } from './audit-startup.errors.js';
@@ -208,7 +208,11 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
 }
 
 function toRecord(e: AuditEvent, context: RequestContext | undefined): UnchainedRecord {
-  const occurredAt = e.occurredAt === undefined ? new Date() : new Date(e.occurredAt);
+  // A string was checked by assertValidEvent: read it as the validator did, not as Date.parse would.
+  const occurredAt =
+    e.occurredAt === undefined
+      ? new Date()
+      : new Date(typeof e.occurredAt === 'string' ? occurredAtMillis(e.occurredAt)! : e.occurredAt);
   return {
     occurredAt: occurredAt.toISOString(),
     type: e.type,

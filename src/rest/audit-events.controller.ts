@@ -7,8 +7,10 @@ import {
   Param,
   Post,
   Query,
+  Req,
   UseGuards,
 } from '@nestjs/common';
+import { type Request } from 'express';
 import {
   ApiBearerAuth,
   ApiBody,
@@ -18,13 +20,14 @@ import {
   ApiTags,
 } from './openapi.decorators.js';
 import { AuditQueryInvalidError, parseAuditQuery } from '../audit/audit-query.js';
-import { auditEventSchema } from '../audit/audit-event.schema.js';
+import { auditEventFieldsSchema, auditEventSchema } from '../audit/audit-event.schema.js';
 import { validateSubmission } from '../audit/audit-event-validator.js';
 import { AuditService } from '../audit/audit.service.js';
 import { RequirePermission } from './rest-access.js';
 import { RestAccessGuard } from './rest-access.guard.js';
 import { ValidationFailedException } from '../common/schema-validation.pipe.js';
 import { parseId, parseCount } from './audit-api.params.js';
+import { submittedJsonErrors } from './submitted-json.js';
 
 @ApiTags('audit')
 @Controller('audit')
@@ -39,9 +42,10 @@ export class AuditEventsController {
   @ApiOperation({ summary: 'Submit one event or an array of up to 1,000 (all or nothing)' })
   @ApiBody({
     schema: {
+      // The fields; GET /audit/schema has every rule (its $refs would not resolve in this document).
       oneOf: [
-        auditEventSchema,
-        { type: 'array', items: auditEventSchema, minItems: 1, maxItems: 1000 },
+        auditEventFieldsSchema,
+        { type: 'array', items: auditEventFieldsSchema, minItems: 1, maxItems: 1000 },
       ],
     } as object,
   })
@@ -51,15 +55,20 @@ export class AuditEventsController {
   })
   @ApiResponse({
     status: 400,
-    description: 'every invalid field listed in `errors`; nothing written',
+    description:
+      'every invalid field listed in `errors` (repeated member names included); nothing written',
   })
   @ApiResponse({ status: 413, description: 'body over 2 MiB' })
-  async submit(@Body() body: unknown) {
+  @ApiResponse({ status: 415, description: 'not JSON, or JSON in a charset other than UTF-8' })
+  async submit(@Body() body: unknown, @Req() request: Request) {
     if (body === undefined)
       throw new ValidationFailedException([
         { path: '', message: 'request body must be an event or an array of events' },
       ]);
+    // What JSON.parse lost (repeated names, bytes not UTF-8), then what the events hold.
+    const textErrors = submittedJsonErrors(request);
     const { events, errors } = validateSubmission(body);
+    errors.unshift(...textErrors);
     if (errors.length) throw new ValidationFailedException(errors);
     const records = await this.audit.recordMany(events);
     return { ids: records.map((r) => r.id) };

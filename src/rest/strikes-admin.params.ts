@@ -1,5 +1,7 @@
+import { STORABLE_TEXT_PATTERN } from '../audit/audit-event.schema.js';
 import { parseLimit, unknownParams } from '../common/query-params.js';
 import { ValidationFailedException } from '../common/schema-validation.pipe.js';
+import { isStorableText } from '../common/storable-text.js';
 
 export interface UnblockBody {
   reason: string;
@@ -10,13 +12,21 @@ export const unblockSchema = {
   additionalProperties: false,
   required: ['reason'],
   properties: {
-    reason: { type: 'string', minLength: 1, maxLength: 1024, example: 'reviewed with the user' },
+    reason: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 1024,
+      // recorded as it is: text the record format holds, or a 400 (never a 500 after the check)
+      pattern: STORABLE_TEXT_PATTERN,
+      description: 'text without NUL, unpaired surrogates or Unicode noncharacters',
+      example: 'reviewed with the user',
+    },
   },
 } as const;
 
 /** A user id from a path parameter, or a 400. */
 export function checkUserId(userId: string): string {
-  if (userId.length > 128 || userId.includes('\u0000') || !userId.isWellFormed()) {
+  if (userId.length > 128 || !isStorableText(userId)) {
     throw new ValidationFailedException([
       { path: 'userId', message: 'must be a user id of at most 128 characters' },
     ]);

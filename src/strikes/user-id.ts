@@ -1,3 +1,5 @@
+import { isStorableText } from '../common/storable-text.js';
+
 /** A user id as a host has it: text, an integer column, or a bigint. */
 export type UserId = string | number | bigint;
 
@@ -5,7 +7,8 @@ export type UserId = string | number | bigint;
 export class InvalidUserIdError extends TypeError {
   constructor(id: unknown) {
     super(
-      `strikeguard: a user id must be a non-empty string of at most 128 characters, a safe ` +
+      `strikeguard: a user id must be a non-empty string of at most 128 characters (no NUL, ` +
+        `unpaired surrogate or noncharacter), a safe ` +
         `integer or a bigint (got ${describe(id)})`,
     );
     this.name = this.constructor.name;
@@ -18,7 +21,7 @@ export class InvalidUserIdError extends TypeError {
  */
 export function userKey(id: unknown): string {
   if (typeof id === 'string') {
-    if (id.length > 0 && id.length <= 128 && !id.includes('\u0000') && id.isWellFormed()) return id;
+    if (id.length > 0 && id.length <= 128 && isStorableText(id)) return id;
   } else if (typeof id === 'number') {
     if (Number.isSafeInteger(id)) return String(id);
   } else if (typeof id === 'bigint') {

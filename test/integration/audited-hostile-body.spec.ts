@@ -53,6 +53,10 @@ const HOSTILE: [string, string][] = [
   ['a NUL in a key', '{"a\\u0000":1}'],
   ['a lone high surrogate', '{"note":"\\ud800x"}'],
   ['lone surrogates in a key and its value', '{"\\udc00":"\\udbff"}'],
+  [
+    'noncharacters (U+FFFE, U+FFFF, U+FDD0, U+10FFFF)',
+    '{"\\ufdd0":"\\ufffe\\uffff\\udbff\\udfff"}',
+  ],
   ['two keys that are the same once cleaned', '{"a\\u0000":1,"a\\ufffd":2}'],
   ['1e400 and -1e400', '{"amount":1e400,"neg":-1e400,"list":[1,1e400]}'],
   ['over 64 kB', JSON.stringify({ blob: 'x'.repeat(70_000) })],

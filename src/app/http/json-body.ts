@@ -1,3 +1,4 @@
+import { type IncomingMessage } from 'node:http';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import { errorBody } from './all-exceptions.filter.js';
 
@@ -12,15 +13,21 @@ export interface BodyLimitOverride {
 
 /**
  * JSON body parsing with a size limit per route, and errors in the service's JSON shape: 413 for
- * an oversized body, 400 for malformed JSON, 415 for a body that is not JSON at all.
+ * an oversized body, 400 for malformed JSON, 415 for a body that is not JSON at all. The body's
+ * bytes are kept as `request.rawBody`.
  */
 export function jsonBody(
   overrides: BodyLimitOverride[] = [],
 ): (RequestHandler | ErrorRequestHandler)[] {
-  const defaultParser = express.json({ limit: DEFAULT_BODY_LIMIT, strict: true });
+  // The bytes parsed stay on the request (as Nest's `rawBody: true` leaves them): the audit API
+  // checks in them what JSON.parse loses (repeated member names, text not in UTF-8).
+  const verify = (req: IncomingMessage, _res: unknown, buf: Buffer) => {
+    (req as IncomingMessage & { rawBody?: Buffer }).rawBody = buf;
+  };
+  const defaultParser = express.json({ limit: DEFAULT_BODY_LIMIT, strict: true, verify });
   const parsers = overrides.map((o) => ({
     ...o,
-    parser: express.json({ limit: o.limit, strict: true }),
+    parser: express.json({ limit: o.limit, strict: true, verify }),
   }));
 
   const parse: RequestHandler = (req, res, next) => {
