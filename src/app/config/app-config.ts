@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import path from 'node:path';
 
 /** Validated configuration of the reference service, read once from the environment at start. */
 export interface AppConfig {
   port: number;
+  /** Listen address (an IP address or a host name); null: every interface (`::`, or `0.0.0.0`). */
+  host: string | null;
   /** Unset: the embedded PGlite database in `dataDir`. */
   databaseUrl: string | null;
   /** Connections to a PostgreSQL server (the embedded database always uses one). */
@@ -24,8 +27,12 @@ export interface AppConfig {
   logLevel: string;
   production: boolean;
   strikes: { terminateAt: number; blockAt: number };
-  /** Bearer token GET /metrics requires; unset: metrics are open (bind them privately). */
+  /** Whether GET /metrics exists (default: outside production, or when METRICS_TOKEN is set). */
+  metricsEnabled: boolean;
+  /** Bearer token GET /metrics requires; null: metrics are open (bind them privately). */
   metricsToken: string | null;
+  /** Whether /docs and /docs-json are served (default: outside production only). */
+  docsEnabled: boolean;
   /** Honour X-Forwarded-For from a reverse proxy (Express `trust proxy`). */
   trustProxy: boolean;
 }
@@ -54,6 +61,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
   const production = env.NODE_ENV === 'production';
 
   const port = parseInteger(env, 'PORT', 3000, 0, 65535, problems);
+  const host = parseHost(env.HOST, problems);
   const databaseUrl = parseDatabaseUrl(env.DATABASE_URL, problems);
   const databasePoolSize = parseInteger(env, 'DATABASE_POOL_SIZE', 10, 2, 200, problems);
   const databaseQueryTimeoutMs = parseInteger(
@@ -110,10 +118,27 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
     problems.push('AUDIT_INSTANCE_ID must be 1-128 printable ASCII characters without spaces');
   }
 
+  const docsEnabled = parseBoolean(env, 'DOCS_ENABLED', !production, problems);
+  const metricsToken = env.METRICS_TOKEN || null;
+  const metricsEnabled = parseBoolean(
+    env,
+    'METRICS_ENABLED',
+    !production || !!metricsToken,
+    problems,
+  );
+  if (metricsToken && !metricsEnabled) {
+    problems.push('METRICS_TOKEN is set but METRICS_ENABLED is false: unset one of them');
+  } else if (production && metricsEnabled && !metricsToken) {
+    warnings.push(
+      'METRICS_ENABLED=true without METRICS_TOKEN: GET /metrics is open to anyone who can reach the service; set METRICS_TOKEN or bind HOST to a private address',
+    );
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     config: {
       port,
+      host,
       databaseUrl,
       databasePoolSize,
       databaseQueryTimeoutMs,
@@ -130,7 +155,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
       production,
       trustProxy,
       strikes: { terminateAt, blockAt },
-      metricsToken: env.METRICS_TOKEN || null,
+      metricsEnabled,
+      metricsToken,
+      docsEnabled,
     },
     warnings,
   };
@@ -187,6 +214,19 @@ export function parseDuration(
     return fallback;
   }
   return seconds;
+}
+
+/** An IP address, or a host name the resolver will look up (`localhost`, `api.internal`). */
+function parseHost(raw: string | undefined, problems: string[]): string | null {
+  if (raw === undefined || raw === '') return null;
+  const host = raw.replace(/^\[(.*)\]$/, '$1'); // [::1] as in a URL
+  const hostName =
+    /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+  if (isIP(host) || hostName.test(host)) return host;
+  problems.push(
+    `HOST must be an IP address (127.0.0.1, ::1, 0.0.0.0, ::) or a host name (got "${raw}"); unset it to listen on every interface`,
+  );
+  return null;
 }
 
 function parseDatabaseUrl(raw: string | undefined, problems: string[]): string | null {
