@@ -74,19 +74,22 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
   );
   const jwtTtl = parseDuration(env, 'JWT_TTL', 15 * 60, problems);
 
+  // A secret that is set is used as given, so a short one is refused in every environment; only
+  // an unset one outside production is replaced (for this run) by a random one.
   let jwtSecret = env.JWT_SECRET ?? '';
-  if (Buffer.byteLength(jwtSecret) < MIN_SECRET_BYTES) {
-    const why = jwtSecret ? `is shorter than ${MIN_SECRET_BYTES} bytes` : 'is not set';
-    if (production) {
-      problems.push(
-        `JWT_SECRET ${why}: with NODE_ENV=production set it to at least ${MIN_SECRET_BYTES} random bytes (e.g. \`openssl rand -base64 48\`)`,
-      );
-    } else {
-      warnings.push(
-        `JWT_SECRET ${why}: using a random secret for this run only; tokens will not survive a restart or work across instances`,
-      );
-      jwtSecret = randomBytes(48).toString('base64');
-    }
+  const secretBytes = Buffer.byteLength(jwtSecret);
+  const strongSecret = `at least ${MIN_SECRET_BYTES} random bytes (e.g. \`openssl rand -base64 48\`)`;
+  if (jwtSecret && secretBytes < MIN_SECRET_BYTES) {
+    problems.push(
+      `JWT_SECRET is shorter than ${MIN_SECRET_BYTES} bytes (${secretBytes}): set it to ${strongSecret}, or unset it outside production for a random secret per run`,
+    );
+  } else if (!jwtSecret && production) {
+    problems.push(`JWT_SECRET is not set: with NODE_ENV=production set it to ${strongSecret}`);
+  } else if (!jwtSecret) {
+    warnings.push(
+      'JWT_SECRET is not set: using a random secret for this run only; tokens will not survive a restart or work across instances',
+    );
+    jwtSecret = randomBytes(48).toString('base64');
   }
 
   const admin = parseAdmin(env, problems);
