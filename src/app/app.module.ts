@@ -86,7 +86,8 @@ export class AppModule {
         HealthController,
         ServiceTokensController,
         AdminUsersController,
-        MetricsController,
+        // METRICS_ENABLED (off with NODE_ENV=production unless METRICS_TOKEN is set): off, it 404s.
+        ...(config.metricsEnabled ? [MetricsController] : []),
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },

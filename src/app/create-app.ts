@@ -6,7 +6,8 @@ import { AppModule } from './app.module.js';
 import { type AppConfig } from './config/app-config.js';
 import { type DatabaseConnection } from './database/data-source-options.js';
 import { jsonBody } from './http/json-body.js';
-import { setUpOpenApi } from './openapi/openapi.js';
+import { useSecurityHeaders } from './http/security-headers.js';
+import { DOCS_PATH, setUpOpenApi } from './openapi/openapi.js';
 
 /** Builds the reference service (used by main.ts and by the tests, so both run the same stack). */
 export async function createApp(
@@ -20,8 +21,11 @@ export async function createApp(
   app.useLogger(app.get(Logger));
   app.set('trust proxy', config.trustProxy);
   app.disable('x-powered-by');
+  // First: every response after this point carries the headers, body-parser refusals included.
+  useSecurityHeaders(app, config.docsEnabled ? DOCS_PATH : null);
   const auditBodyLimit = { method: 'POST', path: '/audit/events', limit: 2 * 1024 * 1024 };
   for (const handler of jsonBody([auditBodyLimit])) app.use(handler);
-  setUpOpenApi(app);
+  // Off by default with NODE_ENV=production (DOCS_ENABLED): /docs, /docs-json and /docs-yaml 404.
+  if (config.docsEnabled) setUpOpenApi(app);
   return app;
 }

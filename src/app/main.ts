@@ -47,13 +47,18 @@ async function main(): Promise<void> {
   let app;
   try {
     app = await createApp(config, db);
-    await app.listen(config.port);
+    // No HOST: every interface (Node's default, `::` or `0.0.0.0`).
+    if (config.host) await app.listen(config.port, config.host);
+    else await app.listen(config.port);
   } catch (error) {
     // Close the embedded database cleanly (and release its lock) before giving up.
     await embedded?.stop().catch(() => undefined);
     throw error;
   }
-  console.log(`strikeguard: listening on http://localhost:${config.port} (API docs at /docs)`);
+  console.log(
+    `strikeguard: listening on ${listenUrl(config.host, config.port)}` +
+      (config.docsEnabled ? ' (API docs at /docs)' : ''),
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -66,6 +71,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/** Where to point a browser: `localhost` for every interface, an IPv6 address in brackets. */
+function listenUrl(host: string | null, port: number): string {
+  const shown = !host || host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
 }
 
 main().catch((error: unknown) => {

@@ -75,6 +75,45 @@ describeWithPostgres('GET /me against forged, broken and misplaced tokens', () =
     expect(res.body.id).toBe(victim.id);
   });
 
+  it('answers 200 for a hand-made HS256 token with a plain header (control for crit)', async () => {
+    const token = handMade(
+      { alg: 'HS256', typ: 'JWT' },
+      claims(victim.id),
+      hmac256(TEST_JWT_SECRET),
+    );
+    const res = await request(svc.base, 'GET', '/me', { token });
+    expect(res.status).toBe(200);
+    expect(res.body.id).toBe(victim.id);
+  });
+
+  // RFC 7515 §4.1.11: a recipient must reject a JWS whose `crit` lists an extension it does not
+  // understand; this service understands none, and an empty or non-list `crit` is invalid too.
+  // Each is signed with the right key and would otherwise be accepted (see the control above).
+  it.each<[string, Record<string, unknown>]>([
+    ['an unknown extension it names', { crit: ['exp-v2'], 'exp-v2': 1 }],
+    ['the unencoded-payload extension (RFC 7797 b64)', { crit: ['b64'], b64: true }],
+    [
+      'an extension named by URI',
+      { crit: ['https://example.com/ext'], 'https://example.com/ext': 'x' },
+    ],
+    ['a registered header name (forbidden in crit)', { crit: ['alg'] }],
+    ['an extension it does not even carry', { crit: ['nonce'] }],
+    ['an empty list', { crit: [] }],
+    ['a string instead of a list', { crit: 'exp-v2', 'exp-v2': 1 }],
+    ['null', { crit: null }],
+  ])('refuses a signed token whose crit header is %s: 401', async (_, extra) => {
+    const token = handMade(
+      { alg: 'HS256', typ: 'JWT', ...extra },
+      claims(victim.id),
+      hmac256(TEST_JWT_SECRET),
+    );
+    const res = await request(svc.base, 'GET', '/me', { token });
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual(
+      unauthorized('token has critical header parameters (crit) this service does not understand'),
+    );
+  });
+
   it.each<[string, string, Record<string, string>]>([
     ['no Authorization header', MISSING, {}],
     ['"Bearer" with an empty token', MISSING, { authorization: 'Bearer ' }],

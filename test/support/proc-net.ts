@@ -49,11 +49,22 @@ export function socketInodes(pid: number): Set<string> {
   return inodes;
 }
 
+/** The listening TCP sockets of process `pid` right now. */
+export function listeningSocketsOf(pid: number): ListeningSocket[] {
+  const inodes = socketInodes(pid);
+  return listeningSockets().filter((s) => inodes.has(s.inode));
+}
+
 /** The TCP ports process `pid` listens on right now. */
 export function listeningPortsOf(pid: number): number[] {
-  const inodes = socketInodes(pid);
-  const ports = listeningSockets()
-    .filter((s) => inodes.has(s.inode))
-    .map((s) => s.port);
+  const ports = listeningSocketsOf(pid).map((s) => s.port);
   return [...new Set(ports)].sort((a, b) => a - b);
 }
+
+/** /proc/net/tcp{,6} addresses: 127.0.0.1 is 0100007F (little-endian words), :: all zeros. */
+export const PROC_ADDRESS = {
+  ipv4Loopback: '0100007F',
+  ipv4Any: '00000000',
+  ipv6Loopback: '00000000000000000000000001000000',
+  ipv6Any: '00000000000000000000000000000000',
+};

@@ -22,6 +22,10 @@ describe('loadConfig', () => {
       const { config } = loadConfig({});
       expect(config).toMatchObject({
         port: 3000,
+        host: null,
+        docsEnabled: true,
+        metricsEnabled: true,
+        metricsToken: null,
         databaseUrl: null,
         databasePoolSize: 10,
         dataDir: path.resolve('./data'),
@@ -49,6 +53,9 @@ describe('loadConfig', () => {
   it('reads every variable it is given', () => {
     const { config, warnings } = loadConfig({
       PORT: '8080',
+      HOST: '10.0.0.5',
+      DOCS_ENABLED: 'true',
+      METRICS_TOKEN: 'scrape-token-0123456789',
       DATABASE_URL: 'postgresql://app@db.internal:5432/strikeguard',
       DATABASE_POOL_SIZE: '25',
       DATA_DIR: '/srv/sg/data',
@@ -63,6 +70,10 @@ describe('loadConfig', () => {
     });
     expect(config).toMatchObject({
       port: 8080,
+      host: '10.0.0.5',
+      docsEnabled: true,
+      metricsEnabled: true,
+      metricsToken: 'scrape-token-0123456789',
       databaseUrl: 'postgresql://app@db.internal:5432/strikeguard',
       databasePoolSize: 25,
       dataDir: '/srv/sg/data',
@@ -119,12 +130,6 @@ describe('loadConfig', () => {
       ]);
     });
 
-    it('must be at least 32 bytes with NODE_ENV=production: 31 is refused', () => {
-      expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: secretOf(31) })).toEqual([
-        expect.stringMatching(/^JWT_SECRET is shorter than 32 bytes: with NODE_ENV=production/),
-      ]);
-    });
-
     it('is accepted with NODE_ENV=production at exactly 32 bytes', () => {
       const { config, warnings } = loadConfig({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET });
       expect(config.jwtSecret).toBe(GOOD_SECRET);
@@ -137,14 +142,25 @@ describe('loadConfig', () => {
       expect(config.jwtSecret).toBe(secret);
     });
 
-    it('outside production, replaces a short secret with a random one and warns', () => {
-      const short = secretOf(31);
-      const { config, warnings } = loadConfig({ JWT_SECRET: short });
-      expect(config.jwtSecret).not.toBe(short);
-      expect(Buffer.byteLength(config.jwtSecret)).toBeGreaterThanOrEqual(32);
-      expect(warnings).toEqual([
-        expect.stringMatching(/^JWT_SECRET is shorter than 32 bytes: using a random secret/),
+    it.each([
+      ['outside production', {}],
+      ['with NODE_ENV=production', { NODE_ENV: 'production' }],
+    ])('refuses a secret that is set but shorter than 32 bytes %s', (_, env) => {
+      expect(problemsOf({ ...env, JWT_SECRET: secretOf(31) })).toEqual([
+        'JWT_SECRET is shorter than 32 bytes (31): set it to at least 32 random bytes (e.g. `openssl rand -base64 48`), or unset it outside production for a random secret per run',
       ]);
+    });
+
+    it('counts bytes for a short secret too: 15 two-byte characters are 30 bytes', () => {
+      expect(problemsOf({ JWT_SECRET: 'é'.repeat(15) })).toEqual([
+        expect.stringMatching(/^JWT_SECRET is shorter than 32 bytes \(30\)/),
+      ]);
+    });
+
+    it('outside production, uses a secret of exactly 32 bytes as given, without a warning', () => {
+      const { config, warnings } = loadConfig({ JWT_SECRET: GOOD_SECRET });
+      expect(config.jwtSecret).toBe(GOOD_SECRET);
+      expect(warnings).toEqual([]);
     });
 
     it('is not production unless NODE_ENV is exactly "production"', () => {
@@ -222,6 +238,92 @@ describe('loadConfig', () => {
       ['65535', 65535],
     ])('accepts the bound "%s"', (raw, port) => {
       expect(loadConfig({ PORT: raw }).config.port).toBe(port);
+    });
+  });
+
+  describe('HOST', () => {
+    it.each(['127.0.0.1', '::1', '0.0.0.0', '::', 'localhost', 'api.internal', 'fe80::1'])(
+      'accepts "%s"',
+      (raw) => {
+        expect(loadConfig({ HOST: raw }).config.host).toBe(raw);
+      },
+    );
+
+    it('accepts an IPv6 address in brackets, as in a URL', () => {
+      expect(loadConfig({ HOST: '[::1]' }).config.host).toBe('::1');
+    });
+
+    it.each([
+      'http://localhost',
+      '127.0.0.1:3000',
+      'bad host',
+      '-leading.dash',
+      'a..b',
+      'host_name',
+    ])('refuses "%s", saying how to listen everywhere', (raw) => {
+      expect(problemsOf({ HOST: raw })).toEqual([
+        `HOST must be an IP address (127.0.0.1, ::1, 0.0.0.0, ::) or a host name (got "${raw}"); unset it to listen on every interface`,
+      ]);
+    });
+  });
+
+  describe('/docs and /metrics', () => {
+    it('are on outside production, metrics open', () => {
+      const { config, warnings } = loadConfig({});
+      expect(config).toMatchObject({ docsEnabled: true, metricsEnabled: true, metricsToken: null });
+      expect(warnings).toHaveLength(1); // only the random JWT_SECRET
+    });
+
+    it('are off by default with NODE_ENV=production', () => {
+      const { config, warnings } = loadConfig({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET });
+      expect(config).toMatchObject({
+        docsEnabled: false,
+        metricsEnabled: false,
+        metricsToken: null,
+      });
+      expect(warnings).toEqual([]);
+    });
+
+    it('in production, METRICS_TOKEN turns metrics on behind the token, DOCS_ENABLED the docs', () => {
+      const { config, warnings } = loadConfig({
+        NODE_ENV: 'production',
+        JWT_SECRET: GOOD_SECRET,
+        METRICS_TOKEN: 'scrape-token',
+        DOCS_ENABLED: 'yes',
+      });
+      expect(config).toMatchObject({
+        docsEnabled: true,
+        metricsEnabled: true,
+        metricsToken: 'scrape-token',
+      });
+      expect(warnings).toEqual([]);
+    });
+
+    it('in production, METRICS_ENABLED=true without a token serves them open, with a warning', () => {
+      const { config, warnings } = loadConfig({
+        NODE_ENV: 'production',
+        JWT_SECRET: GOOD_SECRET,
+        METRICS_ENABLED: 'true',
+      });
+      expect(config).toMatchObject({ metricsEnabled: true, metricsToken: null });
+      expect(warnings).toEqual([
+        expect.stringMatching(/^METRICS_ENABLED=true without METRICS_TOKEN: GET \/metrics is open/),
+      ]);
+    });
+
+    it('outside production, DOCS_ENABLED=false and METRICS_ENABLED=false turn them off', () => {
+      const { config } = loadConfig({ DOCS_ENABLED: 'false', METRICS_ENABLED: '0' });
+      expect(config).toMatchObject({ docsEnabled: false, metricsEnabled: false });
+    });
+
+    it('refuses METRICS_TOKEN with METRICS_ENABLED=false, and values that are not booleans', () => {
+      expect(problemsOf({ METRICS_TOKEN: 't', METRICS_ENABLED: 'false' })).toEqual([
+        'METRICS_TOKEN is set but METRICS_ENABLED is false: unset one of them',
+      ]);
+      expect(problemsOf({ DOCS_ENABLED: 'maybe', METRICS_ENABLED: 'on' })).toEqual([
+        'DOCS_ENABLED must be true or false (got "maybe")',
+        'METRICS_ENABLED must be true or false (got "on")',
+      ]);
     });
   });
 });

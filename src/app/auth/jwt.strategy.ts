@@ -11,6 +11,12 @@ import { UUID } from '../../index.js';
 /** A user id exactly as issued: a lower-case UUID (the strike counters key on the text). */
 const USER_ID = new RegExp(UUID.source);
 
+/** What jsonwebtoken hands over with `complete: true`, once the signature is verified. */
+interface VerifiedToken {
+  header: Record<string, unknown>;
+  payload: Record<string, unknown> | string;
+}
+
 /** Thrown from `validate` for a token that verified but does not carry what we require. */
 export class InvalidTokenClaimsError extends Error {
   constructor(message: string) {
@@ -31,14 +37,23 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       secretOrKey: jwtKey(config.jwtSecret) as unknown as Buffer,
       algorithms: [JWT_ALGORITHM],
       ignoreExpiration: false,
+      // The header too, for `crit` (jsonwebtoken ignores it).
+      jsonWebTokenOptions: { complete: true },
     });
   }
 
   /**
-   * The signature and expiry are checked already; a token must also carry `exp`, `iat` and a
-   * subject: a user id, or `svc:<id>` for a service token that is still active (not revoked).
+   * The signature and expiry are checked already; the header must not name critical extensions
+   * (RFC 7515 §4.1.11: this service understands none), and the payload must carry `exp`, `iat`
+   * and a subject: a user id, or `svc:<id>` for a service token that is still active.
    */
-  async validate(payload: Record<string, unknown>): Promise<Principal> {
+  async validate(token: VerifiedToken): Promise<Principal> {
+    if (token?.header && Object.hasOwn(token.header, 'crit')) {
+      throw new InvalidTokenClaimsError(
+        'token has critical header parameters (crit) this service does not understand',
+      );
+    }
+    const payload = token?.payload;
     if (!payload || typeof payload !== 'object')
       throw new InvalidTokenClaimsError('token is malformed');
     // Safe integers: `exp: 1e400` parses as Infinity and would never expire.

@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 
 /** Validated configuration of the reference service, read once from the environment at start. */
 export interface AppConfig {
   port: number;
+  /** Listen address (an IP address or a host name); null: every interface (`::`, or `0.0.0.0`). */
+  host: string | null;
   /** Unset: the embedded PGlite database in `dataDir`. */
   databaseUrl: string | null;
   /** Connections to a PostgreSQL server (the embedded database always uses one). */
@@ -30,8 +33,12 @@ export interface AppConfig {
     /** Dead tokens whose access.denied refusals are coalesced at once. */
     accessDeniedWindows: number;
   };
-  /** Bearer token GET /metrics requires; unset: metrics are open (bind them privately). */
+  /** Whether GET /metrics exists (default: outside production, or when METRICS_TOKEN is set). */
+  metricsEnabled: boolean;
+  /** Bearer token GET /metrics requires; null: metrics are open (bind them privately). */
   metricsToken: string | null;
+  /** Whether /docs and /docs-json are served (default: outside production only). */
+  docsEnabled: boolean;
   /** Proxies whose X-Forwarded-For is honoured (Express `trust proxy`); false: none. */
   trustProxy: TrustProxy;
 }
@@ -60,6 +67,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
   const production = env.NODE_ENV === 'production';
 
   const port = parseInteger(env, 'PORT', 3000, 0, 65535, problems);
+  const host = parseHost(env.HOST, problems);
   const databaseUrl = parseDatabaseUrl(env.DATABASE_URL, problems);
   const databasePoolSize = parseInteger(env, 'DATABASE_POOL_SIZE', 10, 2, 200, problems);
   const databaseQueryTimeoutMs = parseInteger(
@@ -72,19 +80,22 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
   );
   const jwtTtl = parseDuration(env, 'JWT_TTL', 15 * 60, problems);
 
+  // A secret that is set is used as given, so a short one is refused in every environment; only
+  // an unset one outside production is replaced (for this run) by a random one.
   let jwtSecret = env.JWT_SECRET ?? '';
-  if (Buffer.byteLength(jwtSecret) < MIN_SECRET_BYTES) {
-    const why = jwtSecret ? `is shorter than ${MIN_SECRET_BYTES} bytes` : 'is not set';
-    if (production) {
-      problems.push(
-        `JWT_SECRET ${why}: with NODE_ENV=production set it to at least ${MIN_SECRET_BYTES} random bytes (e.g. \`openssl rand -base64 48\`)`,
-      );
-    } else {
-      warnings.push(
-        `JWT_SECRET ${why}: using a random secret for this run only; tokens will not survive a restart or work across instances`,
-      );
-      jwtSecret = randomBytes(48).toString('base64');
-    }
+  const secretBytes = Buffer.byteLength(jwtSecret);
+  const strongSecret = `at least ${MIN_SECRET_BYTES} random bytes (e.g. \`openssl rand -base64 48\`)`;
+  if (jwtSecret && secretBytes < MIN_SECRET_BYTES) {
+    problems.push(
+      `JWT_SECRET is shorter than ${MIN_SECRET_BYTES} bytes (${secretBytes}): set it to ${strongSecret}, or unset it outside production for a random secret per run`,
+    );
+  } else if (!jwtSecret && production) {
+    problems.push(`JWT_SECRET is not set: with NODE_ENV=production set it to ${strongSecret}`);
+  } else if (!jwtSecret) {
+    warnings.push(
+      'JWT_SECRET is not set: using a random secret for this run only; tokens will not survive a restart or work across instances',
+    );
+    jwtSecret = randomBytes(48).toString('base64');
   }
 
   const admin = parseAdmin(env, problems);
@@ -124,10 +135,27 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
     problems.push('AUDIT_INSTANCE_ID must be 1-128 printable ASCII characters without spaces');
   }
 
+  const docsEnabled = parseBoolean(env, 'DOCS_ENABLED', !production, problems);
+  const metricsToken = env.METRICS_TOKEN || null;
+  const metricsEnabled = parseBoolean(
+    env,
+    'METRICS_ENABLED',
+    !production || !!metricsToken,
+    problems,
+  );
+  if (metricsToken && !metricsEnabled) {
+    problems.push('METRICS_TOKEN is set but METRICS_ENABLED is false: unset one of them');
+  } else if (production && metricsEnabled && !metricsToken) {
+    warnings.push(
+      'METRICS_ENABLED=true without METRICS_TOKEN: GET /metrics is open to anyone who can reach the service; set METRICS_TOKEN or bind HOST to a private address',
+    );
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     config: {
       port,
+      host,
       databaseUrl,
       databasePoolSize,
       databaseQueryTimeoutMs,
@@ -144,7 +172,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
       production,
       trustProxy,
       strikes: { terminateAt, blockAt, accessDeniedWindows },
-      metricsToken: env.METRICS_TOKEN || null,
+      metricsEnabled,
+      metricsToken,
+      docsEnabled,
     },
     warnings,
   };
@@ -201,6 +231,19 @@ export function parseDuration(
     return fallback;
   }
   return seconds;
+}
+
+/** An IP address, or a host name the resolver will look up (`localhost`, `api.internal`). */
+function parseHost(raw: string | undefined, problems: string[]): string | null {
+  if (raw === undefined || raw === '') return null;
+  const host = raw.replace(/^\[(.*)\]$/, '$1'); // [::1] as in a URL
+  const hostName =
+    /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+  if (isIP(host) || hostName.test(host)) return host;
+  problems.push(
+    `HOST must be an IP address (127.0.0.1, ::1, 0.0.0.0, ::) or a host name (got "${raw}"); unset it to listen on every interface`,
+  );
+  return null;
 }
 
 function parseDatabaseUrl(raw: string | undefined, problems: string[]): string | null {

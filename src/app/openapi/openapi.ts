@@ -1,6 +1,9 @@
 import { type INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 
+/** Where the Swagger UI is served (its document at `${DOCS_PATH}-json`). */
+export const DOCS_PATH = '/docs';
+
 /** Serves the OpenAPI document at /docs-json and its UI at /docs. */
 export function setUpOpenApi(app: INestApplication): void {
   const document = SwaggerModule.createDocument(
@@ -12,5 +15,5 @@ export function setUpOpenApi(app: INestApplication): void {
       .addBearerAuth()
       .build(),
   );
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+  SwaggerModule.setup(DOCS_PATH, app, document, { jsonDocumentUrl: 'docs-json' });
 }
