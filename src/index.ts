@@ -76,4 +76,12 @@ export {
 export { parseLimit, unknownParams, UUID } from './common/query-params.js';
 export { type Page, toPage } from './common/page.js';
 export { isDatabaseUnavailable } from './common/database-errors.js';
-export { acquirePidLock } from './common/pid-lock.js';
+export {
+  type InstanceLockOptions,
+  type LockHolder,
+  type LockTakeover,
+  InstanceLock,
+  InstanceLockLostError,
+  acquireInstanceLock,
+  describeLockHolder,
+} from './common/instance-lock.js';

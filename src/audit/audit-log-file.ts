@@ -9,10 +9,15 @@ import {
   lastLogRecord,
   listLogFiles,
 } from './audit-log.files.js';
-import { acquirePidLock } from '../common/pid-lock.js';
+import { type InstanceLock, InstanceLockLostError } from '../common/instance-lock.js';
+import { AuditLogUnavailableError } from './audit-log.errors.js';
+import { type LogLockTiming, lockLogFile } from './audit-log.lock.js';
+import { DIR_MODE, FILE_MODE, type TightenedMode, tighten } from './audit-log.permissions.js';
 
 // Where they were first defined (the CLI imports listLogFiles from here).
 export { type LastLogRecord, listLogFiles, rotatedBase } from './audit-log.files.js';
+export { AuditLogUnavailableError } from './audit-log.errors.js';
+export { type TightenedMode } from './audit-log.permissions.js';
 
 export interface AuditLogFileOptions {
   dir: string;
@@ -21,13 +26,8 @@ export interface AuditLogFileOptions {
   maxBytes: number;
   /** fdatasync after each batch: acknowledged lines survive a power cut, not only a crash. */
   fsync: boolean;
-}
-
-/** A permission that was wider than allowed at start and was tightened. */
-export interface TightenedMode {
-  path: string;
-  from: string;
-  to: string;
+  /** Heartbeat of the single-writer lock (defaults: 2 s, stale after 10 s). */
+  lock?: LogLockTiming;
 }
 
 interface Slot {
@@ -37,9 +37,6 @@ interface Slot {
   resolve(): void;
   reject(error: Error): void;
 }
-
-const DIR_MODE = 0o700;
-const FILE_MODE = 0o600;
 
 /**
  * The restricted log file: JSON Lines, one canonical record per line, in id order, directory 0700
@@ -52,7 +49,7 @@ export class AuditLogFile {
   private handle: FileHandle | null = null;
   private inode = 0;
   private size = 0;
-  private releaseLock: (() => void) | null = null;
+  private lock: InstanceLock | null = null;
   private nextTicket = 0;
   private nextToWrite = 0;
   private readonly slots = new Map<number, Slot>();
@@ -77,23 +74,28 @@ export class AuditLogFile {
   async open(checkLast?: (last: LastLogRecord | null) => Promise<void>): Promise<TightenedMode[]> {
     const tightened: TightenedMode[] = [];
     fs.mkdirSync(this.options.dir, { recursive: true, mode: DIR_MODE });
-    this.releaseLock ??= acquirePidLock(
-      // A dotfile, so tools that read every audit* file in the directory see only records.
-      path.join(this.options.dir, `.${this.options.fileName}.lock`),
-      (pid) =>
-        `the audit log file ${this.path} is written by process ${pid}; give each instance on a host its own AUDIT_LOG_FILE`,
+    this.lock ??= await lockLogFile(
+      this.options.dir,
+      this.options.fileName,
+      this.options.lock ?? {},
+      (error) => this.markBroken(new AuditLogUnavailableError(error.message)),
     );
     try {
       await checkLast?.(this.lastRecord());
     } catch (error) {
-      this.releaseLock();
-      this.releaseLock = null;
+      await this.lock.release();
+      this.lock = null;
       throw error;
     }
     tighten(this.options.dir, DIR_MODE, tightened);
     for (const file of this.files()) tighten(file, FILE_MODE, tightened);
     await this.reopen();
     return tightened;
+  }
+
+  /** How this process got the lock, when it took it over from a writer that had gone. */
+  get lockTakeover() {
+    return this.lock?.takeover ?? null;
   }
 
   /**
@@ -189,8 +191,8 @@ export class AuditLogFile {
   async close(): Promise<void> {
     await this.handle?.close().catch(() => undefined);
     this.handle = null;
-    this.releaseLock?.();
-    this.releaseLock = null;
+    await this.lock?.release();
+    this.lock = null;
   }
 
   private async flush(): Promise<void> {
@@ -231,6 +233,12 @@ export class AuditLogFile {
     if (!this.intact()) {
       throw new AuditLogUnavailableError(`${this.path} was removed or replaced, or is not open`);
     }
+    // Never a line after another process took the file over (this one was frozen too long).
+    await this.lock!.assertHeld().catch((error: unknown) => {
+      throw error instanceof InstanceLockLostError
+        ? new AuditLogUnavailableError(error.message)
+        : error;
+    });
     const bytes = Buffer.byteLength(lines);
     if (this.size > 0 && this.size + bytes > this.options.maxBytes) await this.rotate();
     await this.handle!.write(lines);
@@ -281,23 +289,4 @@ export class AuditLogFile {
     }
     return 0;
   }
-}
-
-/** The log file cannot be written: the audit trail fails closed (503) until it can. */
-export class AuditLogUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = this.constructor.name;
-  }
-}
-
-function tighten(target: string, mode: number, tightened: TightenedMode[]): void {
-  const current = fs.statSync(target).mode & 0o777;
-  if ((current & ~mode) === 0) return;
-  fs.chmodSync(target, mode);
-  tightened.push({
-    path: target,
-    from: current.toString(8).padStart(4, '0'),
-    to: mode.toString(8).padStart(4, '0'),
-  });
 }

@@ -19,6 +19,7 @@ import { type AuditEvent, type AuditRecord, type UnchainedRecord } from './audit
 import { AuditStore, RECORD_SELECT } from './audit-store.js';
 import { AuditVerifier, type VerifyResult } from './audit-verifier.js';
 import { AuditWriter } from './audit-writer.js';
+import { describeLockHolder } from '../common/instance-lock.js';
 import { metrics } from '../common/metrics.js';
 import { redact } from './redact.js';
 import { STRIKEGUARD_DATA_SOURCE } from '../common/data-source.provider.js';
@@ -55,6 +56,15 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
     const tightened = await this.file.open((last) =>
       assertLogBelongsToChain(this.options.logDir, last, this.store),
     );
+    const takeover = this.file.lockTakeover;
+    if (takeover) {
+      this.logger.warn(
+        `took over the lock of ${this.file.path} from ${describeLockHolder(takeover.holder)}: ` +
+          (takeover.reason === 'holder-exited'
+            ? 'that process had exited'
+            : 'its heartbeat had stopped'),
+      );
+    }
     await this.catchUp(this.dataSource.manager);
     for (const t of tightened) {
       this.logger.warn(`tightened ${t.path} from ${t.from} to ${t.to}`);

@@ -272,7 +272,7 @@ describeWithPostgres('the restricted audit log file', () => {
       const locks = fs.readdirSync(dir).filter((n) => n.endsWith('.lock'));
       expect(locks).toHaveLength(1);
       const lock = path.join(dir, locks[0]);
-      expect(fs.readFileSync(lock, 'utf8')).toBe(String(process.pid));
+      expect(JSON.parse(fs.readFileSync(lock, 'utf8'))).toMatchObject({ pid: process.pid });
       // A second AuditModule in this process (built as startTestApp does, closed even when its
       // start fails): the lock holder is alive, it is this very process.
       const { config } = loadConfig({

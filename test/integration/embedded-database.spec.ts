@@ -15,9 +15,10 @@ import {
 // and run in order: each one continues from the state the previous one left (so the restarted
 // processes live until the end of the file, not of the test that started them).
 
-/** The file the service writes its pid to while it owns DATA_DIR (see embedded-database.ts). */
+/** The lock the service holds while it owns DATA_DIR (see embedded-database.ts): its pid. */
 const lockFile = (svc: ServiceProcess) => path.join(svc.dataDir, 'strikeguard.lock');
-const readLock = (svc: ServiceProcess) => fs.readFileSync(lockFile(svc), 'utf8').trim();
+const readLock = (svc: ServiceProcess) =>
+  String(JSON.parse(fs.readFileSync(lockFile(svc), 'utf8')).pid);
 
 /** The embedded database, with DATABASE_URL removed even if the test runner has one. */
 const EMBEDDED = { DATABASE_URL: undefined, JWT_SECRET: SERVICE_JWT_SECRET };

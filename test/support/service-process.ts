@@ -42,7 +42,19 @@ export interface ServiceOptions {
   lifetime?: 'test' | 'file';
   /** How long `startService` waits for GET /health to answer 200. */
   healthTimeoutMs?: number;
+  /**
+   * A command the service runs under, e.g. `PID_NAMESPACE` (its own PID namespace, as in a
+   * container). `pid` is then the wrapper's, and signals go to the wrapper.
+   */
+  wrap?: string[];
 }
+
+/**
+ * Runs the service as pid 1 of a PID namespace of its own (and a /proc to match), as a container
+ * does. `unshare` does not pass SIGTERM on: `kill()` it, and `--kill-child` SIGKILLs the service
+ * (and its namespace) with it. Needs root.
+ */
+export const PID_NAMESPACE = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'];
 
 export interface ServiceExit {
   code: number | null;
@@ -183,7 +195,8 @@ export async function spawnService(options: ServiceOptions = {}): Promise<Servic
   }
 
   // The working directory is the temp dir: any relative default path stays out of the repository.
-  const child = spawn(process.execPath, [SERVICE_MAIN], {
+  const [command, ...args] = [...(options.wrap ?? []), process.execPath, SERVICE_MAIN];
+  const child = spawn(command, args, {
     cwd: dir,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -239,3 +239,64 @@ describe('AuditLogFile.open and its start check', () => {
     expect(file.lastId).toBe(2);
   });
 });
+
+describe('AuditLogFile and its single-writer lock', () => {
+  const timing = { heartbeatMs: 20, staleAfterMs: 100 };
+  const lockOf = (file: AuditLogFile) =>
+    path.join(path.dirname(file.path), `.${path.basename(file.path)}.lock`);
+
+  it('a second file on the same path is refused, naming the fix', async () => {
+    const dir = tempDir();
+    await logFile(dir).open();
+    const second = logFile(dir);
+    await expect(second.open()).rejects.toThrow(
+      new RegExp(`${second.path} is written by process ${process.pid}; .*AUDIT_LOG_FILE.*logFile`),
+    );
+  });
+
+  it('once another process has taken its lock, it writes not one line more (fail closed)', async () => {
+    const dir = tempDir();
+    const file = new AuditLogFile({
+      dir,
+      fileName: 'audit.log',
+      maxBytes: 1 << 20,
+      fsync: false,
+      lock: timing,
+    });
+    files.push(file);
+    await file.open();
+    let broken = 0;
+    file.onBroken = () => broken++;
+    await file.write(file.reserve(), [record(1)]);
+
+    // What a takeover leaves: the lock removed and created anew by a holder elsewhere.
+    const lock = lockOf(file);
+    const theirs = JSON.stringify({
+      strikeguardLock: 1,
+      nonce: 'f'.repeat(32),
+      pid: 1,
+      host: 'elsewhere',
+      namespace: 'another-boot/pid:[1]',
+      since: new Date().toISOString(),
+      beat: '000000000000',
+    });
+    fs.rmSync(lock);
+    fs.writeFileSync(lock, `${theirs}\n`);
+    // The event loop stalls past the heartbeat (no timer runs): the write itself checks the lock.
+    const until = performance.now() + 3 * timing.heartbeatMs;
+    while (performance.now() < until);
+    const outcome = await file.write(file.reserve(), [record(2)]).then(
+      () => 'written',
+      (error: Error) => `${error.name}: ${error.message}`,
+    );
+
+    expect(outcome).toMatch(
+      /^AuditLogUnavailableError: lost the lock .*taken over by process 1 on elsewhere/,
+    );
+    expect(broken).toBe(1);
+    expect(file.writable()).toBe(false);
+    expect(idsIn(file)).toEqual([1]);
+    await file.close();
+    expect(fs.readFileSync(lock, 'utf8')).toBe(`${theirs}\n`); // theirs, left alone
+  });
+});

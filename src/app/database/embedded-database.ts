@@ -2,7 +2,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import fs from 'node:fs';
 import path from 'node:path';
-import { acquirePidLock } from '../../index.js';
+import { acquireInstanceLock, describeLockHolder } from '../../index.js';
 import {
   ensurePrivateDirectory,
   PRIVATE_FILE_MODE,
@@ -38,7 +38,7 @@ export async function startEmbeddedDatabase(dataDir: string): Promise<EmbeddedDa
   assertSocketPathFits(dataDir, socketPath);
   // First the directory itself: from here on nobody else can open anything new inside it.
   const tightened = ensurePrivateDirectory(dataDir, 'DATA_DIR');
-  const releaseLock = acquireLock(dataDir);
+  const lock = await acquireLock(dataDir);
   let db: PGlite | null = null;
   try {
     tightened.push(...tightenTree(dataDir));
@@ -59,12 +59,12 @@ export async function startEmbeddedDatabase(dataDir: string): Promise<EmbeddedDa
         await server.stop();
         await opened.close();
         tightenTree(dataDir); // what PGlite wrote while running stays private on disk too
-        releaseLock();
+        await lock.release();
       },
     };
   } catch (error) {
     await db?.close().catch(() => undefined);
-    releaseLock();
+    await lock.release();
     throw error;
   }
 }
@@ -96,12 +96,19 @@ function removeStaleSocket(socketPath: string): void {
   fs.rmSync(socketPath);
 }
 
-/** Two processes on one PGlite directory would corrupt it: the second is refused with a reason. */
-function acquireLock(dataDir: string): () => void {
-  return acquirePidLock(
-    path.join(dataDir, 'strikeguard.lock'),
-    (holder) =>
-      `the embedded database in ${dataDir} is in use by process ${holder}; ` +
+/**
+ * Two processes on one PGlite directory would corrupt it: the second is refused with a reason,
+ * also from another PID namespace or host (containers sharing the volume). One that loses the
+ * lock (frozen past its heartbeat, another process took over) stops at once.
+ */
+function acquireLock(dataDir: string) {
+  return acquireInstanceLock(path.join(dataDir, 'strikeguard.lock'), {
+    describeHolder: (holder) =>
+      `the embedded database in ${dataDir} is in use by ${describeLockHolder(holder)}; ` +
       'stop it, use another DATA_DIR, or set DATABASE_URL to share a PostgreSQL server between instances',
-  );
+    onLost: (error) => {
+      console.error(`strikeguard: ${error.message}; stopping`);
+      process.exit(1);
+    },
+  });
 }
