@@ -2,7 +2,7 @@
 export { libraryMigrations as strikeguardMigrations } from '../migrations/index.js';
 
 export { AuditModule } from './audit/audit.module.js';
-export { AuditService } from './audit/audit.service.js';
+export { AuditService, type RecordOptions } from './audit/audit.service.js';
 export {
   AUDIT_OPTIONS,
   defaultInstanceId,
@@ -76,4 +76,6 @@ export {
 export { parseLimit, unknownParams, UUID } from './common/query-params.js';
 export { type Page, toPage } from './common/page.js';
 export { isDatabaseUnavailable } from './common/database-errors.js';
+export { OverloadedError, type OverloadedQueue } from './common/overloaded.error.js';
+export { OverloadedException, sendRetryAfter } from './common/overloaded.exception.js';
 export { acquirePidLock } from './common/pid-lock.js';

@@ -11,6 +11,7 @@ import { catchError, concatMap, from, type Observable, throwError } from 'rxjs';
 import { type AuditedOptions, AUDITED_KEY } from './audited.decorator.js';
 import { AuditService } from './audit.service.js';
 import { storableText } from '../common/storable-text.js';
+import { OverloadedException, sendRetryAfter } from '../common/overloaded.exception.js';
 
 const ACTIONS: Record<string, string> = {
   POST: 'create',
@@ -41,6 +42,8 @@ export class AuditedInterceptor implements NestInterceptor {
     // @Audited on both a controller and its handler applies the interceptor twice: record once.
     if (request[RECORDED]) return next.handle();
     request[RECORDED] = true;
+    // The record follows the action: refuse the action now rather than leave it unrecorded later.
+    if (this.audit.overloaded) return throwError(() => overloaded(context));
     const entityType =
       options.entityType ??
       context
@@ -48,23 +51,26 @@ export class AuditedInterceptor implements NestInterceptor {
         .name.replace(/Controller$/, '')
         .toLowerCase();
     const write = (outcome: 'success' | 'failure', status: number) =>
-      this.audit.record({
-        type: options.type ?? `${entityType}.${ACTIONS[request.method] ?? 'call'}`.toLowerCase(),
-        userId: this.audit.actorOf(request) ?? 'anonymous',
-        outcome,
-        entityType,
-        targetId: options.targetParam
-          ? storableText(String(request.params?.[options.targetParam] ?? ''), 256) || null
-          : null,
-        details: {
-          action: ACTIONS[request.method] ?? 'call',
-          route: storableText(`${request.method} ${request.route?.path ?? request.path}`, 1024),
-          status,
-          ...(options.includeBody && request.body !== undefined
-            ? { body: this.audit.redact(request.body) }
-            : {}),
+      this.audit.record(
+        {
+          type: options.type ?? `${entityType}.${ACTIONS[request.method] ?? 'call'}`.toLowerCase(),
+          userId: this.audit.actorOf(request) ?? 'anonymous',
+          outcome,
+          entityType,
+          targetId: options.targetParam
+            ? storableText(String(request.params?.[options.targetParam] ?? ''), 256) || null
+            : null,
+          details: {
+            action: ACTIONS[request.method] ?? 'call',
+            route: storableText(`${request.method} ${request.route?.path ?? request.path}`, 1024),
+            status,
+            ...(options.includeBody && request.body !== undefined
+              ? { body: this.audit.redact(request.body) }
+              : {}),
+          },
         },
-      });
+        { evenIfOverloaded: true },
+      );
     return next.handle().pipe(
       concatMap((result) => {
         const status = context.switchToHttp().getResponse<{ statusCode: number }>().statusCode;
@@ -76,4 +82,12 @@ export class AuditedInterceptor implements NestInterceptor {
       }),
     );
   }
+}
+
+function overloaded(context: ExecutionContext): OverloadedException {
+  const refusal = new OverloadedException(
+    'the audit trail is overloaded, so this audited action was not run; try again later',
+  );
+  sendRetryAfter(context.switchToHttp().getResponse(), refusal.retryAfterSeconds);
+  return refusal;
 }

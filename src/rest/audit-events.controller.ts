@@ -7,8 +7,10 @@ import {
   Param,
   Post,
   Query,
+  Req,
   UseGuards,
 } from '@nestjs/common';
+import { type Request } from 'express';
 import {
   ApiBearerAuth,
   ApiBody,
@@ -24,6 +26,8 @@ import { AuditService } from '../audit/audit.service.js';
 import { RequirePermission } from './rest-access.js';
 import { RestAccessGuard } from './rest-access.guard.js';
 import { ValidationFailedException } from '../common/schema-validation.pipe.js';
+import { OverloadedError } from '../common/overloaded.error.js';
+import { OverloadedException, sendRetryAfter } from '../common/overloaded.exception.js';
 import { parseId, parseCount } from './audit-api.params.js';
 
 @ApiTags('audit')
@@ -54,14 +58,25 @@ export class AuditEventsController {
     description: 'every invalid field listed in `errors`; nothing written',
   })
   @ApiResponse({ status: 413, description: 'body over 2 MiB' })
-  async submit(@Body() body: unknown) {
+  async submit(@Body() body: unknown, @Req() request: Request) {
     if (body === undefined)
       throw new ValidationFailedException([
         { path: '', message: 'request body must be an event or an array of events' },
       ]);
     const { events, errors } = validateSubmission(body);
     if (errors.length) throw new ValidationFailedException(errors);
-    const records = await this.audit.recordMany(events);
+    let records;
+    try {
+      records = await this.audit.recordMany(events);
+    } catch (error) {
+      // Refused before anything was queued: nothing of it was written, the client may resend.
+      if (!(error instanceof OverloadedError)) throw error;
+      sendRetryAfter((request as Request & { res?: unknown }).res, error.retryAfterSeconds);
+      throw OverloadedException.from(
+        error,
+        'too many audit events are waiting to be written; nothing was written, try again later',
+      );
+    }
     return { ids: records.map((r) => r.id) };
   }
 
