@@ -52,6 +52,13 @@ const cpuProfile = flag('cpu-prof');
 const serviceNodeArgs = (option('service-node-args') ?? '--max-old-space-size=192')
   .split(' ')
   .filter(Boolean);
+/** Extra environment for the service, e.g. --service-env="STRIKES_MAX_PENDING_VIOLATIONS=256". */
+const serviceEnv = Object.fromEntries(
+  (option('service-env') ?? '')
+    .split(/[ ,]/)
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
 const wanted = (name: string) => !only || only.includes(name);
 
 const BENCH_DIR = path
@@ -305,6 +312,7 @@ async function main(): Promise<void> {
         AUDIT_INSTANCE_ID: SERVICE_INSTANCE,
         STRIKES_TERMINATE_AT: String(THRESHOLDS.terminateAt),
         STRIKES_BLOCK_AT: String(THRESHOLDS.blockAt),
+        ...serviceEnv,
       },
       [...serviceNodeArgs, ...(cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [])],
     );
@@ -571,6 +579,51 @@ async function main(): Promise<void> {
             rawIngest(batchClients, () => events.map((e) => submittedRecord(e, admin.id)), seconds),
         },
       });
+    }
+
+    // -- memory at 1,024 connections of violations -----------------------------------------------
+    if (wanted('memory_1024')) {
+      const connections = 1024;
+      const seconds = Math.max(10, settings.seconds);
+      log(
+        `memory_1024: GET /admin/strikes as ${settings.users} plain users, ${connections} connections, ${seconds} s`,
+      );
+      const before = await strikesIn(userIds);
+      const run = await load({
+        base: svc.base,
+        path: '/admin/strikes',
+        tokens: userTokens,
+        connections,
+        seconds,
+        expectStatus: 403,
+        pid: svc.pid,
+      });
+      const recorded = (await strikesIn(userIds)) - before;
+      const charged = run.statuses['403'] ?? 0;
+      const overloaded = run.statuses['503'] ?? 0;
+      // A 403 is answered only once its strike is committed: fewer strikes than 403s is a loss.
+      if (recorded < charged)
+        throw new Error(`${charged} responses 403 but only ${recorded} strikes recorded`);
+      rssPeaks.memory_1024 = run.peakRss;
+      results.memory_1024 = {
+        unit: 'MiB',
+        target: 256,
+        connections,
+        seconds,
+        peak_rss_mib: run.peakRss,
+        met: run.peakRss <= 256,
+        statuses: run.statuses,
+        // Connection errors and timeouts (autocannon counts them apart from the statuses).
+        errors: run.unexpected - (Object.values(run.statuses).reduce((a, b) => a + b, 0) - charged),
+        strikes_recorded: recorded,
+        strikes_per_second: round(recorded / seconds, 1),
+        p50_ms: run.p50,
+        p99_ms: run.p99,
+      };
+      log(
+        `  memory_1024: peak RSS ${run.peakRss} MiB (target ≤ 256), ${charged} × 403 (${recorded} strikes recorded), ` +
+          `${overloaded} × 503, statuses ${JSON.stringify(run.statuses)}, p50 ${run.p50} ms, p99 ${run.p99} ms`,
+      );
     }
 
     const hwm = service.rss().hwm;

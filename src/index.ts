@@ -2,7 +2,7 @@
 export { libraryMigrations as strikeguardMigrations } from '../migrations/index.js';
 
 export { AuditModule } from './audit/audit.module.js';
-export { AuditService } from './audit/audit.service.js';
+export { AuditService, type RecordOptions } from './audit/audit.service.js';
 export {
   AUDIT_OPTIONS,
   defaultInstanceId,
@@ -85,3 +85,5 @@ export {
   acquireInstanceLock,
   describeLockHolder,
 } from './common/instance-lock.js';
+export { OverloadedError, type OverloadedQueue } from './common/overloaded.error.js';
+export { OverloadedException, sendRetryAfter } from './common/overloaded.exception.js';

@@ -59,12 +59,14 @@ export class AppModule {
           logFile: config.auditLogFile,
           logMaxBytes: config.auditLogMaxBytes,
           fsync: config.auditLogFsync,
+          maxPendingEvents: config.auditMaxPendingEvents,
           instanceId: config.auditInstanceId,
         }),
         StrikesModule.forRoot({
           terminateAt: config.strikes.terminateAt,
           blockAt: config.strikes.blockAt,
           accessDeniedWindows: config.strikes.accessDeniedWindows,
+          maxPendingViolations: config.strikes.maxPendingViolations,
           // One process owns the embedded database: no other instance to tell about changes.
           sharedDatabase: !db.embedded,
           // Batches in flight each hold a connection: leave room in the pool for requests.

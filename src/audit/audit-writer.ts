@@ -10,6 +10,7 @@ import { AuditLogUnavailableError, type AuditLogFile } from './audit-log-file.js
 import { type AuditRecord, type UnchainedRecord } from './audit-record.js';
 import { type AuditStore } from './audit-store.js';
 import { metrics } from '../common/metrics.js';
+import { OverloadedError } from '../common/overloaded.error.js';
 
 interface Waiter {
   records: UnchainedRecord[];
@@ -25,15 +26,28 @@ interface InTransaction {
   committing: boolean;
 }
 
+/** How `append` treats a full queue. */
+export interface AppendOptions {
+  /**
+   * The action these records describe has already happened: queue them even past the bound
+   * (refusing now would leave the action without its record). Check `overloaded` before acting.
+   */
+  evenIfOverloaded?: boolean;
+}
+
 /**
  * Appends records to the chain and the log file. Two ways in:
  * - `append(records)`: queued; concurrent callers share one transaction, one chain-head lock and
  *   one fsync. Resolves when committed and in the file. No pooled connection is held while waiting.
+ *   At most `maxPendingEvents` records wait for a transaction: past that `append` rejects at once
+ *   with OverloadedError (nothing of it queued, nothing acknowledged).
  * - `appendInTransaction(manager, records)`: inside the caller's transaction, so the records commit
  *   with its work; their lines are written when it commits, before its commit returns.
  */
 export class AuditWriter implements EntitySubscriberInterface {
   private queue: Waiter[] = [];
+  /** Records accepted by `append` and not settled yet (queued, in a transaction, or being written). */
+  private pendingEvents = 0;
   private draining = false;
   private readonly inTransaction = new Map<QueryRunner, InTransaction[]>();
 
@@ -43,18 +57,35 @@ export class AuditWriter implements EntitySubscriberInterface {
     private readonly file: AuditLogFile,
     private readonly instanceId: string,
     private readonly maxBatchEvents: number,
+    private readonly maxPendingEvents = Infinity,
   ) {
     // TypeORM tells subscribers about every commit and rollback: that is how a caller's
     // transaction gets its lines written (or its ticket released).
     dataSource.subscribers.push(this);
   }
 
-  append(records: UnchainedRecord[]): Promise<AuditRecord[]> {
+  /** True while the queue is at its bound: a new `append` would be refused. */
+  get overloaded(): boolean {
+    return this.pendingEvents >= this.maxPendingEvents;
+  }
+
+  append(records: UnchainedRecord[], options: AppendOptions = {}): Promise<AuditRecord[]> {
     if (this.file.broken) return Promise.reject(this.unavailable());
-    return new Promise((resolve, reject) => {
+    // An append larger than the bound is taken when the queue is empty: it could never fit.
+    if (
+      !options.evenIfOverloaded &&
+      this.pendingEvents > 0 &&
+      this.pendingEvents + records.length > this.maxPendingEvents
+    ) {
+      metrics.overloaded.inc({ queue: 'audit' });
+      return Promise.reject(new OverloadedError('audit', this.maxPendingEvents));
+    }
+    const n = records.length;
+    this.pendingEvents += n;
+    return new Promise<AuditRecord[]>((resolve, reject) => {
       this.queue.push({ records, resolve, reject });
       void this.drain();
-    });
+    }).finally(() => (this.pendingEvents -= n));
   }
 
   async appendInTransaction(

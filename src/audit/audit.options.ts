@@ -19,6 +19,14 @@ export interface AuditModuleOptions {
   actorOf?: ActorResolver;
   /** Most events one append transaction takes (default 2,000). */
   maxBatchEvents?: number;
+  /**
+   * Most events `record()` / `recordMany()` (outside a caller's transaction) have accepted and not
+   * yet acknowledged — queued, in a transaction or waiting for the fsync (default 10,000). Past it
+   * they reject at once with OverloadedError (503 `overloaded` with `Retry-After` over HTTP):
+   * memory stays bounded under load, and nothing refused was ever acknowledged. Records inside a
+   * caller's transaction are not queued here.
+   */
+  maxPendingEvents?: number;
   /** Rows read per query while verifying (default 5,000). */
   verifyChunkSize?: number;
   /** Body keys `@Audited({ includeBody: true })` redacts (substring, case-insensitive). */
@@ -45,6 +53,9 @@ export function resolveAuditOptions(options: AuditModuleOptions): ResolvedAuditO
       `audit logFile "${logFile}" must be a plain file name of letters, digits, ".", "_" or "-"`,
     );
   }
+  const maxPendingEvents = options.maxPendingEvents ?? 10_000;
+  if (!Number.isSafeInteger(maxPendingEvents) || maxPendingEvents < 1)
+    throw new Error(`audit maxPendingEvents must be a positive integer (got ${maxPendingEvents})`);
   return {
     logDir: options.logDir,
     logFile,
@@ -53,6 +64,7 @@ export function resolveAuditOptions(options: AuditModuleOptions): ResolvedAuditO
     instanceId: options.instanceId ?? defaultInstanceId(options.logDir, logFile),
     actorOf: options.actorOf ?? defaultActorOf,
     maxBatchEvents: options.maxBatchEvents ?? 2000,
+    maxPendingEvents,
     verifyChunkSize: options.verifyChunkSize ?? 5000,
     redactKeys: (options.redactKeys ?? DEFAULT_REDACT_KEYS).map((k) => k.toLowerCase()),
     dataSource: options.dataSource,

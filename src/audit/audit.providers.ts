@@ -49,7 +49,15 @@ export const auditProviders: Provider[] = [
       store: AuditStore,
       file: AuditLogFile,
       options: ResolvedAuditOptions,
-    ) => new AuditWriter(dataSource, store, file, options.instanceId, options.maxBatchEvents),
+    ) =>
+      new AuditWriter(
+        dataSource,
+        store,
+        file,
+        options.instanceId,
+        options.maxBatchEvents,
+        options.maxPendingEvents,
+      ),
   },
   {
     provide: AuditVerifier,

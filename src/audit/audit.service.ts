@@ -26,6 +26,17 @@ import { STRIKEGUARD_DATA_SOURCE } from '../common/data-source.provider.js';
 import { AUDIT_OPTIONS, type ResolvedAuditOptions } from './audit.options.js';
 
 const REPAIR_INTERVAL_MS = 1000;
+
+/** Options of `record` and `recordMany`. */
+export interface RecordOptions {
+  /** Append inside this transaction: the records commit (and reach the file) with it. */
+  manager?: EntityManager;
+  /**
+   * The action these records describe has already happened: never refuse them for load (they are
+   * queued past `maxPendingEvents`). Check `overloaded` before acting instead.
+   */
+  evenIfOverloaded?: boolean;
+}
 const CATCH_UP_CHUNK = 5000;
 
 /** Records, searches and verifies the audit trail (table and restricted log file). */
@@ -89,17 +100,16 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
   /**
    * Records one event. Resolves once it is committed and in the log file. Pass `manager` to
    * record inside your own transaction: the record then commits (and reaches the file) with it.
+   * Outside a transaction, past `maxPendingEvents` waiting it rejects at once with
+   * OverloadedError — unless `evenIfOverloaded` (the action it records already happened).
    */
-  async record(event: AuditEvent, options: { manager?: EntityManager } = {}): Promise<AuditRecord> {
+  async record(event: AuditEvent, options: RecordOptions = {}): Promise<AuditRecord> {
     const [record] = await this.recordMany([event], options);
     return record;
   }
 
   /** Records several events, all or none, in order. */
-  async recordMany(
-    events: AuditEvent[],
-    options: { manager?: EntityManager } = {},
-  ): Promise<AuditRecord[]> {
+  async recordMany(events: AuditEvent[], options: RecordOptions = {}): Promise<AuditRecord[]> {
     const started = process.hrtime.bigint();
     const context = currentRequestContext(this.options.actorOf);
     const records = events.map((e) => {
@@ -109,7 +119,7 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
     try {
       const appended = options.manager
         ? await this.writer.appendInTransaction(options.manager, records)
-        : await this.writer.append(records);
+        : await this.writer.append(records, { evenIfOverloaded: options.evenIfOverloaded });
       if (!options.manager) {
         // In a caller's transaction the records count once it commits (see AuditWriter).
         metrics.auditAppends.inc(appended.length);
@@ -149,6 +159,14 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
     });
     metrics.verifications.inc({ result: result.ok ? 'ok' : 'failed' });
     return result;
+  }
+
+  /**
+   * True while `maxPendingEvents` are waiting: a `record()` now would be refused. Check it before
+   * an action whose record must follow it, then record with `evenIfOverloaded`.
+   */
+  get overloaded(): boolean {
+    return this.writer.overloaded;
   }
 
   /** False when the log file cannot be written (the audit trail then refuses appends). */

@@ -12,6 +12,7 @@ import { type AuditedOptions, AUDITED_KEY } from './audited.decorator.js';
 import { AuditService } from './audit.service.js';
 import { bodyDetails } from './recordable-body.js';
 import { storableText } from '../common/storable-text.js';
+import { OverloadedException, sendRetryAfter } from '../common/overloaded.exception.js';
 
 const ACTIONS: Record<string, string> = {
   POST: 'create',
@@ -42,6 +43,8 @@ export class AuditedInterceptor implements NestInterceptor {
     // @Audited on both a controller and its handler applies the interceptor twice: record once.
     if (request[RECORDED]) return next.handle();
     request[RECORDED] = true;
+    // The record follows the action: refuse the action now rather than leave it unrecorded later.
+    if (this.audit.overloaded) return throwError(() => overloaded(context));
     const entityType =
       options.entityType ??
       context
@@ -58,19 +61,23 @@ export class AuditedInterceptor implements NestInterceptor {
         route: storableText(`${request.method} ${request.route?.path ?? request.path}`, 1024),
         status,
       };
-      return this.audit.record({
-        type: options.type ?? `${entityType}.${action}`.toLowerCase(),
-        userId: actor ? storableText(actor, 128) : 'anonymous',
-        outcome,
-        entityType,
-        targetId: options.targetParam
-          ? storableText(String(request.params?.[options.targetParam] ?? ''), 256) || null
-          : null,
-        details:
-          options.includeBody && request.body !== undefined
-            ? bodyDetails(request.body, (v) => this.audit.redact(v), base)
-            : base,
-      });
+      return this.audit.record(
+        {
+          type: options.type ?? `${entityType}.${action}`.toLowerCase(),
+          userId: actor ? storableText(actor, 128) : 'anonymous',
+          outcome,
+          entityType,
+          targetId: options.targetParam
+            ? storableText(String(request.params?.[options.targetParam] ?? ''), 256) || null
+            : null,
+          details:
+            options.includeBody && request.body !== undefined
+              ? bodyDetails(request.body, (v) => this.audit.redact(v), base)
+              : base,
+        },
+        // The handler has run: its record is never refused for load (see the up-front check).
+        { evenIfOverloaded: true },
+      );
     };
     return next.handle().pipe(
       concatMap((result) => {
@@ -83,4 +90,12 @@ export class AuditedInterceptor implements NestInterceptor {
       }),
     );
   }
+}
+
+function overloaded(context: ExecutionContext): OverloadedException {
+  const refusal = new OverloadedException(
+    'the audit trail is overloaded, so this audited action was not run; try again later',
+  );
+  sendRetryAfter(context.switchToHttp().getResponse(), refusal.retryAfterSeconds);
+  return refusal;
 }

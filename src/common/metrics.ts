@@ -55,6 +55,11 @@ export const metrics = {
     'Requests refused for a blocked account or a terminated session',
     ['reason'],
   ),
+  overloaded: counter(
+    'strikeguard_overloaded_total',
+    'Work refused with 503 overloaded because a bounded queue was full, by queue (violations, audit)',
+    ['queue'],
+  ),
   accessDeniedUnrecorded: counter(
     'strikeguard_access_denied_unrecorded_total',
     'Refusals whose coalesced access.denied count could not be recorded (audit trail unavailable too long)',

@@ -26,6 +26,8 @@ import { AuditService } from '../audit/audit.service.js';
 import { RequirePermission } from './rest-access.js';
 import { RestAccessGuard } from './rest-access.guard.js';
 import { ValidationFailedException } from '../common/schema-validation.pipe.js';
+import { OverloadedError } from '../common/overloaded.error.js';
+import { OverloadedException, sendRetryAfter } from '../common/overloaded.exception.js';
 import { parseId, parseCount } from './audit-api.params.js';
 import { submittedJsonErrors } from './submitted-json.js';
 
@@ -70,7 +72,18 @@ export class AuditEventsController {
     const { events, errors } = validateSubmission(body);
     errors.unshift(...textErrors);
     if (errors.length) throw new ValidationFailedException(errors);
-    const records = await this.audit.recordMany(events);
+    let records;
+    try {
+      records = await this.audit.recordMany(events);
+    } catch (error) {
+      // Refused before anything was queued: nothing of it was written, the client may resend.
+      if (!(error instanceof OverloadedError)) throw error;
+      sendRetryAfter((request as Request & { res?: unknown }).res, error.retryAfterSeconds);
+      throw OverloadedException.from(
+        error,
+        'too many audit events are waiting to be written; nothing was written, try again later',
+      );
+    }
     return { ids: records.map((r) => r.id) };
   }
 

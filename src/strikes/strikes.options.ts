@@ -65,6 +65,14 @@ export interface StrikesModuleOptions {
   /** Violation transactions in flight at once (default 4; 1 for a single-connection pool). */
   concurrency?: number;
   /**
+   * Most violations accepted and not yet committed — queued or in a transaction (default 512).
+   * Past it a violation is refused at once: its request gets 503 `reason: "overloaded"` with
+   * `Retry-After` instead of its own answer (it is never let through uncounted; with
+   * `failClosed: false` it keeps its own answer, uncounted, and a warning is logged). This bounds
+   * the memory that requests waiting for their strike hold under a flood of violations.
+   */
+  maxPendingViolations?: number;
+  /**
    * Most tokens whose `access.denied` refusals are being coalesced at once (default 10,000). Past
    * it the oldest window is closed early: its count is recorded in the background, batched with
    * others, never inside the request that opened a new one.
@@ -99,6 +107,7 @@ export function resolveStrikesOptions(options: StrikesModuleOptions): ResolvedSt
     cacheSize: options.cacheSize ?? 100_000,
     maxBatch: options.maxBatch ?? 500,
     concurrency: options.concurrency ?? 4,
+    maxPendingViolations: options.maxPendingViolations ?? 512,
     accessDeniedWindows: options.accessDeniedWindows ?? 10_000,
     onSessionTerminated: options.onSessionTerminated,
     onBlocked: options.onBlocked,
@@ -110,6 +119,7 @@ export function resolveStrikesOptions(options: StrikesModuleOptions): ResolvedSt
     'cacheSize',
     'maxBatch',
     'concurrency',
+    'maxPendingViolations',
     'accessDeniedWindows',
   ] as const) {
     if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 1) {

@@ -14,6 +14,8 @@ import { AuditService } from '../audit/audit.service.js';
 import { STRIKES_DATA_SOURCE } from './strikes-data-source.provider.js';
 import { isDatabaseUnavailable } from '../common/database-errors.js';
 import { metrics } from '../common/metrics.js';
+import { OverloadedError } from '../common/overloaded.error.js';
+import { OverloadedException, sendRetryAfter } from '../common/overloaded.exception.js';
 import { storableText } from '../common/storable-text.js';
 import { PrincipalResolver } from './principal.resolver.js';
 import { SessionGate } from './session.gate.js';
@@ -61,11 +63,15 @@ interface Pending {
 
 const DEADLOCK = '40P01';
 const MAX_RETRIES = 5;
+/** Overload refusals are logged at most this often (with their count), not once each. */
+const OVERLOAD_LOG_MS = 10_000;
 
 /**
  * Strike counters: enrollment, violations, unblocking, session state. Violations from concurrent
  * requests are batched into one transaction (one commit, one audit append for all of them); each
- * caller's promise resolves once its strike and events are committed and in the log file.
+ * caller's promise resolves once its strike and events are committed and in the log file. At most
+ * `maxPendingViolations` are accepted and unsettled at once: past that a violation is refused at
+ * once (OverloadedError; its request gets 503 `overloaded` with `Retry-After`), never dropped.
  */
 @Injectable()
 export class StrikesService implements OnModuleInit {
@@ -73,6 +79,10 @@ export class StrikesService implements OnModuleInit {
   private readonly audit: AuditService;
   private queue: Pending[] = [];
   private inFlight = 0;
+  /** Violations accepted and not settled yet: queued or in a transaction. */
+  private pending = 0;
+  private overloadsSinceLog = 0;
+  private overloadLoggedAt = 0;
 
   constructor(
     @Inject(STRIKES_DATA_SOURCE) private readonly dataSource: DataSource,
@@ -168,7 +178,12 @@ export class StrikesService implements OnModuleInit {
       method: request?.method ?? null,
       path: request?.path ?? null,
     };
-    return new Promise((resolve, reject) => {
+    if (this.pending >= this.options.maxPendingViolations) {
+      metrics.overloaded.inc({ queue: 'violations' });
+      return Promise.reject(new OverloadedError('violations', this.options.maxPendingViolations));
+    }
+    this.pending++;
+    return new Promise<ViolationResult>((resolve, reject) => {
       this.queue.push({
         userId,
         weight,
@@ -179,7 +194,7 @@ export class StrikesService implements OnModuleInit {
         reject,
       });
       this.drain();
-    });
+    }).finally(() => this.pending--);
   }
 
   /**
@@ -210,18 +225,23 @@ export class StrikesService implements OnModuleInit {
     } catch (refusal) {
       return refusal;
     }
-    if (live === true) return violation ? this.charge(violation, exception) : exception;
+    if (live === true) return violation ? this.charge(violation, exception, request) : exception;
     return live.then(
-      () => (violation ? this.charge(violation, exception) : exception),
+      () => (violation ? this.charge(violation, exception, request) : exception),
       (refusal: unknown) => refusal,
     );
   }
 
-  private async charge(violation: Violation, exception: unknown): Promise<unknown> {
+  private async charge(
+    violation: Violation,
+    exception: unknown,
+    request: Request,
+  ): Promise<unknown> {
     try {
       await this.recordViolation(violation.userId, violation.weight, violation.reason);
       return exception;
     } catch (error) {
+      if (error instanceof OverloadedError) return this.overloaded(error, exception, request);
       this.logger.error(
         `violation by ${violation.userId} not recorded: ${(error as Error).message}`,
       );
@@ -237,6 +257,32 @@ export class StrikesService implements OnModuleInit {
         { cause: error },
       );
     }
+  }
+
+  /**
+   * A violation refused because `maxPendingViolations` are waiting: the request is refused with
+   * 503 `overloaded` and `Retry-After` (fail closed: it never goes through uncounted). Logged once
+   * per interval with the number refused, not once each.
+   */
+  private overloaded(error: OverloadedError, exception: unknown, request: Request): unknown {
+    this.overloadsSinceLog++;
+    const now = Date.now();
+    if (now - this.overloadLoggedAt >= OVERLOAD_LOG_MS) {
+      this.logger.warn(
+        `${this.overloadsSinceLog} violation(s) refused with 503: ${error.message}` +
+          (this.options.failClosed
+            ? ''
+            : ' (failClosed is off: their requests were answered as thrown, uncounted)'),
+      );
+      this.overloadLoggedAt = now;
+      this.overloadsSinceLog = 0;
+    }
+    if (!this.options.failClosed) return exception;
+    sendRetryAfter((request as Request & { res?: unknown }).res, error.retryAfterSeconds);
+    return OverloadedException.from(
+      error,
+      'too many violations are waiting to be recorded, so this request is refused; try again later',
+    );
   }
 
   /** Unblocks an account and resets its counters; `account.unblocked` names the actor and reason. */
@@ -280,6 +326,11 @@ export class StrikesService implements OnModuleInit {
     });
     this.cache.invalidate(userId);
     return version;
+  }
+
+  /** Violations accepted and not settled yet (queued or in a transaction); at most `maxPendingViolations`. */
+  get pendingViolations(): number {
+    return this.pending;
   }
 
   /** The session state the guard checks: from the cache, else from the database (then cached). */

@@ -180,6 +180,7 @@ describe('AuditModule providers can be overridden', () => {
         instanceId: 'overridden',
         actorOf: () => 'someone',
         maxBatchEvents: 1,
+        maxPendingEvents: 1,
         verifyChunkSize: 1,
         redactKeys: ['colour'],
         dataSource: undefined,

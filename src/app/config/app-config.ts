@@ -22,6 +22,8 @@ export interface AppConfig {
   auditLogFile: string;
   auditLogMaxBytes: number;
   auditLogFsync: boolean;
+  /** Audit events waiting to be written before further ones get 503 overloaded. */
+  auditMaxPendingEvents: number;
   /** Names this instance's share of the audit table; default `<hostname>/<AUDIT_LOG_FILE>`. */
   auditInstanceId: string | undefined;
   admin: { username: string; password: string } | null;
@@ -32,6 +34,8 @@ export interface AppConfig {
     blockAt: number;
     /** Dead tokens whose access.denied refusals are coalesced at once. */
     accessDeniedWindows: number;
+    /** Violations waiting to be committed before further ones get 503 overloaded. */
+    maxPendingViolations: number;
   };
   /** Whether GET /metrics exists (default: outside production, or when METRICS_TOKEN is set). */
   metricsEnabled: boolean;
@@ -107,6 +111,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
   const trustProxy = parseTrustProxy(env.TRUST_PROXY, problems);
   const terminateAt = parseInteger(env, 'STRIKES_TERMINATE_AT', 3, 1, 1_000_000, problems);
   const blockAt = parseInteger(env, 'STRIKES_BLOCK_AT', 12, 1, 1_000_000, problems);
+  const maxPendingViolations = parseInteger(
+    env,
+    'STRIKES_MAX_PENDING_VIOLATIONS',
+    512,
+    1,
+    1_000_000,
+    problems,
+  );
   const accessDeniedWindows = parseInteger(
     env,
     'STRIKES_ACCESS_DENIED_WINDOWS',
@@ -130,6 +142,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
     problems,
   );
   const auditLogFsync = parseBoolean(env, 'AUDIT_LOG_FSYNC', true, problems);
+  const auditMaxPendingEvents = parseInteger(
+    env,
+    'AUDIT_MAX_PENDING_EVENTS',
+    10_000,
+    1,
+    10_000_000,
+    problems,
+  );
   const auditInstanceId = env.AUDIT_INSTANCE_ID || undefined;
   if (auditInstanceId !== undefined && !/^[\x21-\x7e]{1,128}$/.test(auditInstanceId)) {
     problems.push('AUDIT_INSTANCE_ID must be 1-128 printable ASCII characters without spaces');
@@ -166,12 +186,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
       auditLogFile,
       auditLogMaxBytes,
       auditLogFsync,
+      auditMaxPendingEvents,
       auditInstanceId,
       admin,
       logLevel,
       production,
       trustProxy,
-      strikes: { terminateAt, blockAt, accessDeniedWindows },
+      strikes: { terminateAt, blockAt, accessDeniedWindows, maxPendingViolations },
       metricsEnabled,
       metricsToken,
       docsEnabled,

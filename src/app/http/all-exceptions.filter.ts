@@ -12,6 +12,8 @@ import {
   AuditEventInvalidError,
   AuditLogUnavailableError,
   isDatabaseUnavailable,
+  OverloadedError,
+  OverloadedException,
 } from '../../index.js';
 
 /** The error body of every response: `{statusCode, error, message}` plus `reason` / `errors`. */
@@ -36,6 +38,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const response = host.switchToHttp().getResponse<Response>();
     const body = this.toBody(exception);
     if (response.headersSent) return;
+    const retryAfter =
+      exception instanceof OverloadedError || exception instanceof OverloadedException
+        ? exception.retryAfterSeconds
+        : undefined;
+    if (retryAfter !== undefined) response.setHeader('Retry-After', String(retryAfter));
     response.status(body.statusCode).json(body);
   }
 
@@ -45,6 +52,12 @@ export class AllExceptionsFilter implements ExceptionFilter {
       return {
         ...errorBody(HttpStatus.BAD_REQUEST, 'invalid audit event'),
         errors: exception.errors,
+      };
+    }
+    if (exception instanceof OverloadedError) {
+      return {
+        ...errorBody(HttpStatus.SERVICE_UNAVAILABLE, exception.message),
+        reason: 'overloaded',
       };
     }
     if (exception instanceof AuditLogUnavailableError) {
