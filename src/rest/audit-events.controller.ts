@@ -19,8 +19,16 @@ import {
   ApiResponse,
   ApiTags,
 } from './openapi.decorators.js';
+import { ApiErrors } from './openapi.errors.js';
+import {
+  auditRecordSchema,
+  jsonSchemaDocumentSchema,
+  pageSchema,
+  submissionSchema,
+  submittedIdsSchema,
+} from './openapi.schemas.js';
 import { AuditQueryInvalidError, parseAuditQuery } from '../audit/audit-query.js';
-import { auditEventFieldsSchema, auditEventSchema } from '../audit/audit-event.schema.js';
+import { auditEventSchema } from '../audit/audit-event.schema.js';
 import { validateSubmission } from '../audit/audit-event-validator.js';
 import { AuditService } from '../audit/audit.service.js';
 import { RequirePermission } from './rest-access.js';
@@ -35,6 +43,7 @@ import { submittedJsonErrors } from './submitted-json.js';
 @Controller('audit')
 @UseGuards(RestAccessGuard)
 @ApiBearerAuth()
+@ApiErrors(401, 403, 503)
 export class AuditEventsController {
   constructor(private readonly audit: AuditService) {}
 
@@ -42,26 +51,24 @@ export class AuditEventsController {
   @RequirePermission('audit:write')
   @HttpCode(201)
   @ApiOperation({ summary: 'Submit one event or an array of up to 1,000 (all or nothing)' })
-  @ApiBody({
-    schema: {
-      // The fields; GET /audit/schema has every rule (its $refs would not resolve in this document).
-      oneOf: [
-        auditEventFieldsSchema,
-        { type: 'array', items: auditEventFieldsSchema, minItems: 1, maxItems: 1000 },
-      ],
-    } as object,
-  })
+  @ApiBody({ schema: submissionSchema })
   @ApiResponse({
     status: 201,
     description: '`{ids}` in submission order, once committed and in the log file',
+    schema: submittedIdsSchema,
   })
-  @ApiResponse({
-    status: 400,
-    description:
-      'every invalid field listed in `errors` (repeated member names included); nothing written',
-  })
-  @ApiResponse({ status: 413, description: 'body over 2 MiB' })
-  @ApiResponse({ status: 415, description: 'not JSON, or JSON in a charset other than UTF-8' })
+  @ApiErrors(
+    {
+      400: 'every invalid field listed in `errors` (repeated member names included); nothing written',
+    },
+    { 413: 'body over the limit (2 MiB in the reference service); nothing written' },
+    { 415: 'not JSON, or JSON in a charset other than UTF-8; nothing written' },
+    {
+      503:
+        '`reason: "overloaded"` (too many events waiting to be written: try again after ' +
+        '`Retry-After` seconds), or the database or the audit log is unavailable; nothing written',
+    },
+  )
   async submit(@Body() body: unknown, @Req() request: Request) {
     if (body === undefined)
       throw new ValidationFailedException([
@@ -97,6 +104,13 @@ export class AuditEventsController {
   @ApiQuery({ name: 'to', required: false, description: 'ISO-8601 or YYYY-MM-DD (the whole day)' })
   @ApiQuery({ name: 'limit', required: false, description: '1-1000, default 100' })
   @ApiQuery({ name: 'cursor', required: false })
+  @ApiQuery({
+    name: 'details.<key>',
+    required: false,
+    description: '`details.a.b=7` matches JSON 7, `details.k=x` the string',
+  })
+  @ApiResponse({ status: 200, description: 'newest first', schema: pageSchema(auditRecordSchema) })
+  @ApiErrors({ 400: 'an unknown or invalid parameter, each listed in `errors`' })
   search(@Query() params: Record<string, unknown>) {
     try {
       return this.audit.find(parseAuditQuery(params));
@@ -110,6 +124,13 @@ export class AuditEventsController {
   @Get('events/recent')
   @RequirePermission('audit:read')
   @ApiOperation({ summary: 'The last N records (count 1-1000, default 100)' })
+  @ApiQuery({ name: 'count', required: false, description: '1-1000, default 100' })
+  @ApiResponse({
+    status: 200,
+    description: 'newest first; `nextCursor` is always null',
+    schema: pageSchema(auditRecordSchema),
+  })
+  @ApiErrors({ 400: 'an unknown or invalid parameter, each listed in `errors`' })
   async recent(@Query() params: Record<string, unknown>) {
     const { items } = await this.audit.find({ limit: parseCount(params) });
     return { items, nextCursor: null };
@@ -118,6 +139,8 @@ export class AuditEventsController {
   @Get('events/:id')
   @RequirePermission('audit:read')
   @ApiOperation({ summary: 'One record' })
+  @ApiResponse({ status: 200, description: 'the record', schema: auditRecordSchema })
+  @ApiErrors({ 400: 'the id is not a positive integer' }, { 404: 'no record with this id' })
   async one(@Param('id') id: string) {
     const record = await this.audit.findById(parseId(id, 'id'));
     if (!record) throw new NotFoundException(`no audit record ${id}`);
@@ -127,6 +150,7 @@ export class AuditEventsController {
   @Get('schema')
   @RequirePermission('audit:read')
   @ApiOperation({ summary: 'JSON Schema of a submitted event' })
+  @ApiResponse({ status: 200, description: 'the schema', schema: jsonSchemaDocumentSchema })
   schema() {
     return auditEventSchema;
   }

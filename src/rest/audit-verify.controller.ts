@@ -1,5 +1,13 @@
 import { Controller, Get, NotFoundException, Param, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from './openapi.decorators.js';
+import {
+  ApiBearerAuth,
+  ApiOperation,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from './openapi.decorators.js';
+import { ApiErrors } from './openapi.errors.js';
+import { verifyResultSchema } from './openapi.schemas.js';
 import { AuditService } from '../audit/audit.service.js';
 import { RequirePermission } from './rest-access.js';
 import { RestAccessGuard } from './rest-access.guard.js';
@@ -10,6 +18,7 @@ import { parseId, parseRange } from './audit-api.params.js';
 @UseGuards(RestAccessGuard)
 @ApiBearerAuth()
 @RequirePermission('audit:read')
+@ApiErrors(401, 403, 503)
 export class AuditVerifyController {
   constructor(private readonly audit: AuditService) {}
 
@@ -18,6 +27,10 @@ export class AuditVerifyController {
     summary:
       'Verify the chain (or fromId..toId) and the log file: `{ok, checked, firstInvalidId?, reason?}`',
   })
+  @ApiQuery({ name: 'fromId', required: false, description: 'first id to check' })
+  @ApiQuery({ name: 'toId', required: false, description: 'last id to check' })
+  @ApiResponse({ status: 200, description: 'the verdict', schema: verifyResultSchema })
+  @ApiErrors({ 400: 'fromId or toId is not a positive integer id, or fromId > toId' })
   verify(@Query() params: Record<string, unknown>) {
     return this.audit.verify(parseRange(params));
   }
@@ -26,6 +39,8 @@ export class AuditVerifyController {
   @ApiOperation({
     summary: 'Verify one record: its hash, its link to the previous record, its log line',
   })
+  @ApiResponse({ status: 200, description: 'the verdict', schema: verifyResultSchema })
+  @ApiErrors({ 400: 'the id is not a positive integer' }, { 404: 'no record with this id' })
   async verifyOne(@Param('id') id: string) {
     const n = parseId(id, 'id');
     if (!(await this.audit.findById(n))) throw new NotFoundException(`no audit record ${n}`);

@@ -12,3 +12,12 @@ export {
   type StrikeguardPermission,
 } from './rest-access.js';
 export { RestAccessGuard } from './rest-access.guard.js';
+export {
+  ApiErrors,
+  ERROR_DESCRIPTIONS,
+  type ErrorStatus,
+  StrikeguardError,
+  StrikeguardFieldError,
+} from './openapi.errors.js';
+export { toOpenApi30 } from './openapi-30.js';
+export { pageSchema } from './openapi.schemas.js';

@@ -9,7 +9,7 @@ const swagger: Swagger | null = await import('@nestjs/swagger').catch(() => null
 
 const none = (() => () => undefined) as unknown as (
   ...args: unknown[]
-) => ClassDecorator & MethodDecorator;
+) => ClassDecorator & MethodDecorator & PropertyDecorator;
 
 export const ApiTags: Swagger['ApiTags'] = swagger?.ApiTags ?? none;
 export const ApiOperation: Swagger['ApiOperation'] = swagger?.ApiOperation ?? none;
@@ -18,3 +18,6 @@ export const ApiBody: Swagger['ApiBody'] = swagger?.ApiBody ?? none;
 export const ApiParam: Swagger['ApiParam'] = swagger?.ApiParam ?? none;
 export const ApiResponse: Swagger['ApiResponse'] = swagger?.ApiResponse ?? none;
 export const ApiBearerAuth: Swagger['ApiBearerAuth'] = swagger?.ApiBearerAuth ?? none;
+export const ApiProperty: Swagger['ApiProperty'] = swagger?.ApiProperty ?? none;
+export const ApiPropertyOptional: Swagger['ApiPropertyOptional'] =
+  swagger?.ApiPropertyOptional ?? none;

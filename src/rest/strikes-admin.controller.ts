@@ -25,6 +25,8 @@ import {
   ApiResponse,
   ApiTags,
 } from './openapi.decorators.js';
+import { ApiErrors } from './openapi.errors.js';
+import { pageSchema, strikeCounterSchema } from './openapi.schemas.js';
 import { RequirePermission } from './rest-access.js';
 import { RestAccessGuard } from './rest-access.guard.js';
 import {
@@ -37,11 +39,7 @@ import {
 /** Strike counters for admins: one user's state, the blocked list, unblocking. Every call is audited. */
 @ApiTags('admin')
 @ApiBearerAuth()
-@ApiResponse({
-  status: 401,
-  description: 'no valid credentials, or `reason: "session_terminated"`',
-})
-@ApiResponse({ status: 403, description: '`reason: "account_blocked"`, or not allowed' })
+@ApiErrors(401, 403, 503)
 @Controller('admin/strikes')
 @UseGuards(RestAccessGuard)
 @Audited({ entityType: 'admin', targetParam: 'userId' })
@@ -57,6 +55,8 @@ export class StrikesAdminController {
   @ApiQuery({ name: 'status', required: false, enum: ['active', 'blocked'] })
   @ApiQuery({ name: 'limit', required: false, description: '1-1000, default 100' })
   @ApiQuery({ name: 'cursor', required: false })
+  @ApiResponse({ status: 200, description: 'by user id', schema: pageSchema(strikeCounterSchema) })
+  @ApiErrors({ 400: 'an unknown or invalid parameter, each listed in `errors`' })
   async list(@Query() params: Record<string, unknown>) {
     const { status, limit, after } = parseCounterListParams(params);
     const page = toPage(await this.strikes.list(status, limit + 1, after), limit, (last) =>
@@ -68,7 +68,8 @@ export class StrikesAdminController {
   @Get(':userId')
   @RequirePermission('strikes:read')
   @ApiOperation({ summary: '`{userId, count, blocker, status, blockedAt, lastViolationAt}`' })
-  @ApiResponse({ status: 404, description: 'no counter for this user' })
+  @ApiResponse({ status: 200, description: 'the counter', schema: strikeCounterSchema })
+  @ApiErrors({ 400: 'not a user id (at most 128 characters)' }, { 404: 'no counter for this user' })
   async one(@Param('userId') userId: string) {
     const counter = await this.strikes.find(checkUserId(userId));
     if (!counter) throw new NotFoundException(`no strike counter for user ${userId}`);
@@ -82,7 +83,13 @@ export class StrikesAdminController {
     summary: 'Unblock and reset the counters; the reason and the admin are recorded',
   })
   @ApiBody({ schema: unblockSchema as object })
-  @ApiResponse({ status: 404, description: 'no counter for this user' })
+  @ApiResponse({ status: 200, description: 'the reset counter', schema: strikeCounterSchema })
+  @ApiErrors(
+    { 400: 'invalid body or user id, each field listed in `errors`' },
+    { 404: 'no counter for this user' },
+    { 413: 'body over the limit (100 kB in the reference service)' },
+    { 415: 'body is not JSON (where the host refuses it, as the reference service does)' },
+  )
   async unblock(
     @Req() request: Request,
     @Param('userId') userId: string,

@@ -18,9 +18,11 @@ import {
   RestAccessOptionsError,
   type StrikeguardPermission,
   StrikesAdminModule,
+  toOpenApi30,
 } from '../../src/rest/index.js';
 import { request } from '../support/http.js';
 import { strikeguardImports } from '../support/strikeguard-imports.js';
+import { documentedStatuses, openApiErrors, responseChecker } from '../support/openapi.js';
 import {
   createTestDatabase,
   describeWithPostgres,
@@ -199,21 +201,80 @@ describeWithPostgres('the REST modules mounted by a host app', () => {
     expect(await strikes.find(2)).toMatchObject({ blocker: 3 });
   });
 
-  it("is described in the host's OpenAPI document", () => {
-    const document = SwaggerModule.createDocument(app, new DocumentBuilder().build());
-    expect(Object.keys(document.paths)).toEqual(
-      expect.arrayContaining([
-        '/admin/strikes',
-        '/admin/strikes/{userId}',
-        '/admin/strikes/{userId}/unblock',
-        '/audit/events',
-        '/audit/events/recent',
-        '/audit/events/{id}',
-        '/audit/schema',
-        '/audit/verify',
-        '/audit/verify/{id}',
-      ]),
-    );
+  /** The library's routes with the statuses they answer, in any host. */
+  const LIBRARY_ROUTES: Record<string, string[]> = {
+    'GET /admin/strikes': ['200', '400', '401', '403', '503'],
+    'GET /admin/strikes/{userId}': ['200', '400', '401', '403', '404', '503'],
+    'POST /admin/strikes/{userId}/unblock': [
+      '200',
+      '400',
+      '401',
+      '403',
+      '404',
+      '413',
+      '415',
+      '503',
+    ],
+    'POST /audit/events': ['201', '400', '401', '403', '413', '415', '503'],
+    'GET /audit/events': ['200', '400', '401', '403', '503'],
+    'GET /audit/events/recent': ['200', '400', '401', '403', '503'],
+    'GET /audit/events/{id}': ['200', '400', '401', '403', '404', '503'],
+    'GET /audit/schema': ['200', '401', '403', '503'],
+    'GET /audit/verify': ['200', '400', '401', '403', '503'],
+    'GET /audit/verify/{id}': ['200', '400', '401', '403', '404', '503'],
+  };
+
+  it("is described in the host's OpenAPI 3.1 document, which validates", async () => {
+    const document = SwaggerModule.createDocument(
+      app,
+      new DocumentBuilder().setOpenAPIVersion('3.1.0').build(),
+    ) as Record<string, any>;
+    expect(await openApiErrors(document)).toEqual([]);
+    expect(documentedStatuses(document)).toEqual(LIBRARY_ROUTES);
     expect(document.paths['/admin/strikes/{userId}/unblock'].post?.requestBody).toBeDefined();
+    expect(Object.keys(document.components.schemas)).toEqual(
+      expect.arrayContaining(['StrikeguardError', 'StrikeguardFieldError']),
+    );
+    // What the host answers fits what its document says.
+    const fits = await responseChecker(document);
+    await strikes.recordViolation(78, 1, 'documented');
+    for (const [method, route, documented, status, body] of [
+      ['GET', '/admin/strikes/78', '/admin/strikes/{userId}', 200],
+      ['GET', '/admin/strikes/nobody', '/admin/strikes/{userId}', 404],
+      ['GET', '/admin/strikes?limit=2', '/admin/strikes', 200],
+      ['GET', '/admin/strikes?limit=0', '/admin/strikes', 400],
+      [
+        'POST',
+        '/admin/strikes/78/unblock',
+        '/admin/strikes/{userId}/unblock',
+        200,
+        { reason: 'r' },
+      ],
+      ['GET', '/audit/events/recent?count=2', '/audit/events/recent', 200],
+      ['GET', '/audit/events/1', '/audit/events/{id}', 200],
+      ['GET', '/audit/verify', '/audit/verify', 200],
+      ['GET', '/audit/verify/1', '/audit/verify/{id}', 200],
+      ['GET', '/audit/schema', '/audit/schema', 200],
+    ] as [string, string, string, number, unknown?][]) {
+      const res = await request(base, method, route, { ...as(admin), body });
+      expect([route, res.status]).toEqual([route, status]);
+      expect([route, fits(method, documented, res.status, res.body)]).toEqual([route, []]);
+    }
+  });
+
+  it('is valid for a host that stays on OpenAPI 3.0, through toOpenApi30', async () => {
+    const document = toOpenApi30(
+      SwaggerModule.createDocument(app, new DocumentBuilder().build()),
+    ) as Record<string, any>;
+    expect(document.openapi).toBe('3.0.3');
+    expect(await openApiErrors(document)).toEqual([]);
+    expect(documentedStatuses(document)).toEqual(LIBRARY_ROUTES);
+    const record =
+      document.paths['/audit/events/{id}'].get.responses['200'].content['application/json'].schema;
+    expect(record.properties.actorId).toMatchObject({
+      type: 'string',
+      nullable: true,
+      maxLength: 128,
+    });
   });
 });

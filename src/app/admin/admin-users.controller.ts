@@ -1,5 +1,7 @@
 import { Body, Controller, NotFoundException, Param, Put } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../../rest/index.js';
+import { userSchema } from '../openapi/response-schemas.js';
 import { Audited, SchemaValidationPipe, ValidationFailedException } from '../../index.js';
 import { Protected } from '../auth/protected.decorator.js';
 import { UsersService } from '../users/users.service.js';
@@ -16,6 +18,13 @@ export class AdminUsersController {
   @Put(':userId/role')
   @ApiOperation({ summary: 'Grant a role: user, auditor or admin' })
   @ApiBody({ schema: roleSchema as object })
+  @ApiResponse({ status: 200, description: 'the user with its new role', schema: userSchema })
+  @ApiErrors(
+    { 400: 'invalid role or user id, each listed in `errors`' },
+    { 404: 'no such user' },
+    { 413: 'body over 100 kB' },
+    { 415: 'body is not JSON (Content-Type: application/json)' },
+  )
   async role(
     @Param('userId') userId: string,
     @Body(new SchemaValidationPipe<RoleBody>(roleSchema)) body: RoleBody,

@@ -6,6 +6,14 @@ import { CurrentPrincipal } from './current-principal.decorator.js';
 import { type Principal } from './principal.js';
 import { Protected } from './protected.decorator.js';
 import { SchemaValidationPipe } from '../../index.js';
+import { ApiErrors } from '../../rest/index.js';
+import { accessTokenSchema, registeredSchema } from '../openapi/response-schemas.js';
+
+/** What a JSON body can be refused for before the handler runs (see http/json-body.ts). */
+const BODY_ERRORS = [
+  { 413: 'body over 100 kB' },
+  { 415: 'body is not JSON (Content-Type: application/json)' },
+] as const;
 
 @ApiTags('auth')
 @Controller('auth')
@@ -15,9 +23,13 @@ export class AuthController {
   @Post('register')
   @ApiOperation({ summary: 'Create a user account' })
   @ApiBody({ schema: credentialsSchema as object })
-  @ApiResponse({ status: 201, description: '`{id, username}`' })
-  @ApiResponse({ status: 400, description: 'invalid fields, each listed in `errors`' })
-  @ApiResponse({ status: 409, description: 'username taken' })
+  @ApiResponse({ status: 201, description: 'the new account', schema: registeredSchema })
+  @ApiErrors(
+    { 400: 'invalid fields, each listed in `errors`, or a body that is not valid JSON' },
+    { 409: 'username taken (case-insensitive)' },
+    ...BODY_ERRORS,
+    503,
+  )
   register(@Body(new SchemaValidationPipe<Credentials>(credentialsSchema)) body: Credentials) {
     return this.auth.register(body.username, body.password);
   }
@@ -28,6 +40,7 @@ export class AuthController {
   @ApiOperation({
     summary: "End all of the caller's sessions: every token issued before is refused",
   })
+  @ApiResponse({ status: 204, description: 'every session ended' })
   async logout(@CurrentPrincipal() principal: Principal): Promise<void> {
     await this.auth.logout(principal.id);
   }
@@ -36,8 +49,14 @@ export class AuthController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Exchange credentials for a bearer token' })
   @ApiBody({ schema: loginSchema as object })
-  @ApiResponse({ status: 200, description: '`{accessToken, expiresIn}` (seconds)' })
-  @ApiResponse({ status: 401, description: 'invalid username or password' })
+  @ApiResponse({ status: 200, description: 'a bearer token', schema: accessTokenSchema })
+  @ApiErrors(
+    { 400: 'invalid fields, each listed in `errors`, or a body that is not valid JSON' },
+    { 401: 'invalid username or password' },
+    { 403: '`reason: "account_blocked"`, only after a correct password' },
+    ...BODY_ERRORS,
+    503,
+  )
   login(@Body(new SchemaValidationPipe<Credentials>(loginSchema)) body: Credentials) {
     return this.auth.login(body.username, body.password);
   }

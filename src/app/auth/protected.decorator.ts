@@ -1,10 +1,11 @@
 import { applyDecorators, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiResponse } from '@nestjs/swagger';
+import { ApiBearerAuth } from '@nestjs/swagger';
 import { type Role } from '../users/user.entity.js';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
 import { Roles } from './roles.decorator.js';
 import { RolesGuard } from './roles.guard.js';
 import { StrikeGuard } from '../../index.js';
+import { ApiErrors } from '../../rest/index.js';
 
 /**
  * A route for authenticated callers: JWT first, then the strike guard (blocked account, terminated
@@ -15,10 +16,10 @@ export function Protected(...roles: Role[]) {
     UseGuards(JwtAuthGuard, StrikeGuard, RolesGuard),
     ...(roles.length ? [Roles(...roles)] : []),
     ApiBearerAuth(),
-    ApiResponse({ status: 401, description: 'no valid token, or `reason: "session_terminated"`' }),
-    ApiResponse({
-      status: 403,
-      description: '`reason: "account_blocked"`, or a role the caller lacks',
-    }),
+    ApiErrors(
+      { 401: 'no valid token, or `reason: "session_terminated"`' },
+      { 403: '`reason: "account_blocked"`, or a role the caller lacks (charged a strike)' },
+      503,
+    ),
   );
 }

@@ -1,5 +1,7 @@
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../../rest/index.js';
+import { healthSchema } from '../openapi/response-schemas.js';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type DataSource } from 'typeorm';
 import { AuditService } from '../../index.js';
@@ -17,6 +19,10 @@ export class HealthController {
   @Get()
   @ApiOperation({
     summary: '200 when the database answers and the audit log file is writable, 503 otherwise',
+  })
+  @ApiResponse({ status: 200, description: 'everything is writable', schema: healthSchema })
+  @ApiErrors({
+    503: '`reason: "database_unavailable"` or `"audit_log_unavailable"`; `message` names what is down',
   })
   async health() {
     const checks = {

@@ -1,5 +1,6 @@
 import { Controller, Get, UnauthorizedException } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { userSchema } from '../openapi/response-schemas.js';
 import { Protected } from '../auth/protected.decorator.js';
 import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
 import { type Principal } from '../auth/principal.js';
@@ -13,6 +14,7 @@ export class MeController {
 
   @Get()
   @ApiOperation({ summary: 'The calling user: `{id, username, role}`' })
+  @ApiResponse({ status: 200, description: 'the calling user', schema: userSchema })
   async me(@CurrentPrincipal() principal: Principal) {
     const user = await this.users.findById(principal.id);
     if (!user) throw new UnauthorizedException('the user of this token no longer exists');

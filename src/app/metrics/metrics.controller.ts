@@ -1,5 +1,6 @@
 import { Controller, Get, Header, Headers, Inject, UnauthorizedException } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../../rest/index.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { register } from 'prom-client';
 import { APP_CONFIG } from '../config/app-config.provider.js';
@@ -20,6 +21,12 @@ export class MetricsController {
   @ApiOperation({
     summary: 'Prometheus metrics (strikes, terminations, blocks, audit appends, verifications)',
   })
+  @ApiResponse({
+    status: 200,
+    description: 'Prometheus text exposition format',
+    content: { 'text/plain': { schema: { type: 'string' } } },
+  })
+  @ApiErrors({ 401: 'METRICS_TOKEN is set and the request does not carry it' })
   async metrics(@Headers('authorization') authorization: string | undefined): Promise<string> {
     // Compared as digests, in constant time: the token's length and prefix leak nothing.
     if (this.expected && !timingSafeEqual(digest(authorization ?? ''), this.expected)) {

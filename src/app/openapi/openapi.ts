@@ -9,6 +9,8 @@ export function setUpOpenApi(app: INestApplication): void {
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
+      // 3.1: the schemas are JSON Schema 2020-12 (`type: ["string", "null"]` for nullable fields).
+      .setOpenAPIVersion('3.1.0')
       .setTitle('strikeguard reference service')
       .setDescription('Per-user strike counters and a tamper-evident audit trail')
       .setVersion('0.1.0')

@@ -1,5 +1,7 @@
 import { Body, Controller, Delete, Get, Param, Post, Query } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiErrors, pageSchema } from '../../rest/index.js';
+import { issuedServiceTokenSchema, serviceTokenSchema } from '../openapi/response-schemas.js';
 import { Protected } from '../auth/protected.decorator.js';
 import { CurrentPrincipal } from '../auth/current-principal.decorator.js';
 import { type Principal } from '../auth/principal.js';
@@ -27,6 +29,16 @@ export class ServiceTokensController {
   @Post()
   @ApiOperation({ summary: 'Issue a token for another system; the token is shown only here' })
   @ApiBody({ schema: issueServiceTokenSchema as object })
+  @ApiResponse({
+    status: 201,
+    description: 'the token and its record',
+    schema: issuedServiceTokenSchema,
+  })
+  @ApiErrors(
+    { 400: 'invalid name, scopes or ttl, each listed in `errors`' },
+    { 413: 'body over 100 kB' },
+    { 415: 'body is not JSON (Content-Type: application/json)' },
+  )
   issue(
     @CurrentPrincipal() admin: Principal,
     @Body(new SchemaValidationPipe<IssueServiceTokenBody>(issueServiceTokenSchema))
@@ -48,6 +60,8 @@ export class ServiceTokensController {
   @ApiOperation({ summary: 'Service tokens, newest first: `{items, nextCursor}`' })
   @ApiQuery({ name: 'limit', required: false })
   @ApiQuery({ name: 'cursor', required: false })
+  @ApiResponse({ status: 200, description: 'newest first', schema: pageSchema(serviceTokenSchema) })
+  @ApiErrors({ 400: 'an unknown or invalid parameter, each listed in `errors`' })
   async list(@Query() params: Record<string, unknown>) {
     const { limit, before } = parseListParams(params);
     return toPage(await this.tokens.list(limit + 1, before), limit, (last) =>
@@ -57,6 +71,8 @@ export class ServiceTokensController {
 
   @Delete(':id')
   @ApiOperation({ summary: 'Revoke a service token (effective at once); answers the token' })
+  @ApiResponse({ status: 200, description: 'the revoked token', schema: serviceTokenSchema })
+  @ApiErrors({ 400: 'not a service token id' }, { 404: 'no such service token' })
   revoke(@CurrentPrincipal() admin: Principal, @Param('id') id: string) {
     if (!UUID.test(id)) {
       throw new ValidationFailedException([{ path: 'id', message: 'must be a service token id' }]);

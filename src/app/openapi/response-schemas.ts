@@ -1,0 +1,78 @@
+import { ROLES } from '../users/user.entity.js';
+import { SERVICE_SCOPES } from '../auth/principal.js';
+
+/** Response bodies of the service's own routes, for its OpenAPI 3.1 document. */
+
+const instant = { type: 'string', format: 'date-time', example: '2026-12-01T12:00:00.000Z' };
+const uuid = { type: 'string', format: 'uuid' };
+
+export const registeredSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'username'],
+  properties: { id: uuid, username: { type: 'string', example: 'alice' } },
+};
+
+export const accessTokenSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['accessToken', 'expiresIn'],
+  properties: {
+    accessToken: { type: 'string', description: 'an HS256 JWT: send it as `Bearer <token>`' },
+    expiresIn: { type: 'integer', minimum: 1, description: 'seconds' },
+  },
+};
+
+export const userSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'username', 'role'],
+  properties: {
+    id: uuid,
+    username: { type: 'string', example: 'alice' },
+    role: { enum: [...ROLES] },
+  },
+};
+
+export const healthSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['status', 'checks'],
+  properties: {
+    status: { enum: ['ok'] },
+    checks: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['database', 'auditLog'],
+      properties: { database: { enum: ['ok'] }, auditLog: { enum: ['ok'] } },
+    },
+  },
+};
+
+const serviceTokenProperties = {
+  id: uuid,
+  name: { type: 'string', example: 'billing-service' },
+  scopes: { type: 'array', items: { enum: [...SERVICE_SCOPES] } },
+  createdBy: { ...uuid, description: 'the admin who issued it' },
+  createdAt: instant,
+  expiresAt: instant,
+  revokedAt: { ...instant, type: ['string', 'null'] },
+};
+const serviceTokenRequired = Object.keys(serviceTokenProperties);
+
+export const serviceTokenSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: serviceTokenRequired,
+  properties: serviceTokenProperties,
+};
+
+export const issuedServiceTokenSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [...serviceTokenRequired, 'token'],
+  properties: {
+    ...serviceTokenProperties,
+    token: { type: 'string', description: 'the bearer token; shown only in this response' },
+  },
+};

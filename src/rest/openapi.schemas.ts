@@ -1,0 +1,125 @@
+import { auditEventFieldsSchema } from '../audit/audit-event.schema.js';
+import { AUDIT_OUTCOMES, AUDIT_THREATS } from '../audit/audit-record.js';
+
+/**
+ * Schemas of the REST modules' bodies for the OpenAPI document, in OpenAPI 3.1 form (JSON Schema
+ * 2020-12: `type: ["string", "null"]`). Declare 3.1.0 in your document
+ * (`new DocumentBuilder().setOpenAPIVersion('3.1.0')`), or pass it through `toOpenApi30`.
+ */
+
+const text = (maxLength: number) => ({ type: ['string', 'null'], maxLength });
+const instant = { type: 'string', format: 'date-time', example: '2026-12-01T12:00:00.000Z' };
+const sha256 = { type: 'string', pattern: '^[0-9a-f]{64}$' };
+
+/**
+ * A submitted event's fields, minus `$schema` (not an OpenAPI keyword). `GET /audit/schema` has
+ * every rule; its `$ref`s would not resolve inside this document.
+ */
+export const submittedEventSchema = Object.fromEntries(
+  Object.entries(auditEventFieldsSchema).filter(([key]) => key !== '$schema'),
+);
+
+/** `POST /audit/events`: one event, or an array of up to 1,000. */
+export const submissionSchema = {
+  oneOf: [
+    submittedEventSchema,
+    { type: 'array', items: submittedEventSchema, minItems: 1, maxItems: 1000 },
+  ],
+};
+
+/** A record of the audit trail, as the API returns it. */
+export const auditRecordSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    'id',
+    'occurredAt',
+    'type',
+    'userId',
+    'actorId',
+    'outcome',
+    'threat',
+    'ip',
+    'method',
+    'path',
+    'entityType',
+    'targetId',
+    'location',
+    'description',
+    'details',
+    'prevHash',
+    'hash',
+  ],
+  properties: {
+    id: { type: 'integer', minimum: 1, description: 'increasing in chain order, without gaps' },
+    occurredAt: instant,
+    type: { type: 'string', pattern: '^[a-z0-9_.-]{1,128}$' },
+    userId: { type: 'string', maxLength: 128 },
+    actorId: { ...text(128), description: 'who acted, from the authenticated principal' },
+    outcome: { enum: [...AUDIT_OUTCOMES] },
+    threat: { enum: [...AUDIT_THREATS] },
+    ip: text(256),
+    method: text(256),
+    path: text(256),
+    entityType: text(256),
+    targetId: text(256),
+    location: text(256),
+    description: text(4096),
+    details: { type: ['object', 'null'] },
+    prevHash: { ...sha256, description: "the previous record's hash; 64 zeros for the first" },
+    hash: { ...sha256, description: 'SHA-256 of the RFC 8785 canonical JSON of the rest' },
+  },
+};
+
+/** `{items, nextCursor}`: `nextCursor` is null on the last page. */
+export const pageSchema = (items: object) => ({
+  type: 'object',
+  additionalProperties: false,
+  required: ['items', 'nextCursor'],
+  properties: {
+    items: { type: 'array', items },
+    nextCursor: { type: ['string', 'null'], description: 'opaque; null on the last page' },
+  },
+});
+
+/** `{ids}` of a submission, in submission order. */
+export const submittedIdsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['ids'],
+  properties: { ids: { type: 'array', items: { type: 'integer', minimum: 1 } } },
+};
+
+/** What a verification found. */
+export const verifyResultSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['ok', 'checked'],
+  properties: {
+    ok: { type: 'boolean' },
+    checked: { type: 'integer', minimum: 0, description: 'records checked' },
+    firstInvalidId: { type: 'integer', description: 'the first record that does not hold' },
+    reason: { type: 'string', description: 'why it does not hold' },
+  },
+};
+
+/** A user's strike counter as the admin API shows it. */
+export const strikeCounterSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['userId', 'count', 'blocker', 'status', 'blockedAt', 'lastViolationAt'],
+  properties: {
+    userId: { type: 'string', maxLength: 128 },
+    count: { type: 'integer', minimum: 0, description: 'strikes since the last termination' },
+    blocker: { type: 'integer', minimum: 0, description: 'strikes since the last unblock' },
+    status: { enum: ['active', 'blocked'] },
+    blockedAt: { ...instant, type: ['string', 'null'] },
+    lastViolationAt: { ...instant, type: ['string', 'null'] },
+  },
+};
+
+/** `GET /audit/schema`: a JSON Schema document. */
+export const jsonSchemaDocumentSchema = {
+  type: 'object',
+  description: 'a JSON Schema (draft-07) of a submitted event',
+};
