@@ -1,6 +1,19 @@
-import { Controller, Get, NotFoundException, Param, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from './openapi.decorators.js';
+import {
+  Controller,
+  Get,
+  HttpException,
+  HttpStatus,
+  NotFoundException,
+  Param,
+  Query,
+  Res,
+  UseGuards,
+} from '@nestjs/common';
+import { type Response } from 'express';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from './openapi.decorators.js';
 import { AuditService } from '../audit/audit.service.js';
+import { AuditVerificationBusyError } from '../audit/audit-verify.gate.js';
+import { type VerifyResult } from '../audit/audit-verifier.js';
 import { RequirePermission } from './rest-access.js';
 import { RestAccessGuard } from './rest-access.guard.js';
 import { parseId, parseRange } from './audit-api.params.js';
@@ -16,10 +29,18 @@ export class AuditVerifyController {
   @Get()
   @ApiOperation({
     summary:
-      'Verify the chain (or fromId..toId) and the log file: `{ok, checked, firstInvalidId?, reason?}`',
+      'Verify the chain (or fromId..toId) and the log file: `{ok, checked, firstInvalidId?, reason?}`. ' +
+      'The whole chain, or more than 1,000 records, one at a time per instance: 429 with Retry-After meanwhile',
   })
-  verify(@Query() params: Record<string, unknown>) {
-    return this.audit.verify(parseRange(params));
+  @ApiResponse({
+    status: 429,
+    description: 'another long verification is running; see Retry-After',
+  })
+  verify(
+    @Query() params: Record<string, unknown>,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<VerifyResult> {
+    return busyAs429(this.audit.verify(parseRange(params)), response);
   }
 
   @Get(':id')
@@ -30,5 +51,23 @@ export class AuditVerifyController {
     const n = parseId(id, 'id');
     if (!(await this.audit.findById(n))) throw new NotFoundException(`no audit record ${n}`);
     return this.audit.verify({ fromId: n, toId: n });
+  }
+}
+
+/** A heavy verification already running: 429 with `Retry-After` (seconds) and `reason`. */
+async function busyAs429(result: Promise<VerifyResult>, response: Response): Promise<VerifyResult> {
+  try {
+    return await result;
+  } catch (error) {
+    if (!(error instanceof AuditVerificationBusyError)) throw error;
+    response.setHeader('Retry-After', String(error.retryAfterSeconds));
+    throw new HttpException(
+      {
+        statusCode: HttpStatus.TOO_MANY_REQUESTS,
+        message: error.message,
+        reason: 'verification_in_progress',
+      },
+      HttpStatus.TOO_MANY_REQUESTS,
+    );
   }
 }
