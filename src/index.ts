@@ -29,6 +29,7 @@ export {
 } from './audit/audit-startup.errors.js';
 export { type AuditQuery, AuditQueryInvalidError, parseAuditQuery } from './audit/audit-query.js';
 export { type LogFileShare, type VerifyResult } from './audit/audit-verifier.js';
+export { AuditVerificationBusyError, HEAVY_VERIFY_RECORDS } from './audit/audit-verify.gate.js';
 export { type AuditReader, auditReader } from './audit/audit-reader.js';
 export { verifyLogDirectory } from './audit/audit-file-verifier.js';
 export { listLogFiles } from './audit/audit-log.files.js';

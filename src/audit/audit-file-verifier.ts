@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { hashRecord } from './audit-hash.js';
-import { PeekableLines, readLogLines, type LogLine } from './audit-log-reader.js';
+import { lineLabel, PeekableLines, readLogLines, type LogLine } from './audit-log-reader.js';
 import { listLogFiles, rotatedBase } from './audit-log-file.js';
 import { type AuditRecord, GENESIS_HASH } from './audit-record.js';
 import { type VerifyResult } from './audit-verifier.js';
@@ -25,7 +25,7 @@ export async function verifyLogDirectory(
         const line = await group.peek();
         if (!line) continue;
         if (line.id === null) {
-          return fail(checked, expectedId, `${line.file} line ${line.lineNumber} is not a record`);
+          return fail(checked, expectedId, `${line.file} ${lineLabel(line)} is not a record`);
         }
         if (!best || line.id < best.line.id!) best = { group, line };
       }

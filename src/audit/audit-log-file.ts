@@ -3,6 +3,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import path from 'node:path';
 import { recordLine } from './audit-hash.js';
 import { type AuditRecord } from './audit-record.js';
+import { LogTickets } from './audit-log.tickets.js';
 import {
   type LastLogRecord,
   lastRecordId,
@@ -30,19 +31,10 @@ export interface AuditLogFileOptions {
   lock?: LogLockTiming;
 }
 
-interface Slot {
-  lines: string | null; // null: reserved, not settled yet
-  abandoned: boolean;
-  lastId: number;
-  resolve(): void;
-  reject(error: Error): void;
-}
-
 /**
  * The restricted log file: JSON Lines, one canonical record per line, in id order, directory 0700
- * and files 0600 from creation on. Writers reserve a ticket while they hold the chain-head lock
- * (so tickets follow id order) and settle it after commit; lines are written in ticket order,
- * whatever order the commits settle in, and each waiter resolves once its lines are on disk.
+ * and files 0600 from creation on, one writing process (its lock). Lines are written in the order
+ * of tickets writers reserve under the chain-head lock (see LogTickets).
  */
 export class AuditLogFile {
   readonly path: string;
@@ -50,10 +42,16 @@ export class AuditLogFile {
   private inode = 0;
   private size = 0;
   private lock: InstanceLock | null = null;
-  private nextTicket = 0;
-  private nextToWrite = 0;
-  private readonly slots = new Map<number, Slot>();
-  private flushing = false;
+  private readonly tickets = new LogTickets({
+    broken: () => this.broken,
+    writeLines: (lines, lastId) => this.writeLines(lines, lastId),
+    failed: (error) => {
+      this.markBroken(
+        new AuditLogUnavailableError(`cannot write ${this.path}: ${(error as Error).message}`),
+      );
+      return this.broken!;
+    },
+  });
   /** Why the file cannot be written; appends are refused (fail closed) until repaired. */
   broken: Error | null = null;
   /** Called when the file becomes broken, so its owner can start repairing it. */
@@ -108,29 +106,12 @@ export class AuditLogFile {
 
   /** Reserve a place in the file; call while holding the chain-head lock. */
   reserve(): number {
-    if (this.broken) throw this.broken;
-    const ticket = this.nextTicket++;
-    this.slots.set(ticket, {
-      lines: null,
-      abandoned: false,
-      lastId: 0,
-      resolve: () => undefined,
-      reject: () => undefined,
-    });
-    return ticket;
+    return this.tickets.reserve();
   }
 
   /** The ticket's records committed: resolves once their lines are written (in id order). */
   write(ticket: number, records: AuditRecord[]): Promise<void> {
-    const slot = this.slots.get(ticket);
-    if (!slot) return Promise.reject(new Error(`unknown audit log ticket ${ticket}`));
-    return new Promise<void>((resolve, reject) => {
-      slot.lines = records.map((r) => recordLine(r) + '\n').join('');
-      slot.lastId = records.length ? records[records.length - 1].id : 0;
-      slot.resolve = resolve;
-      slot.reject = reject;
-      void this.flush();
-    });
+    return this.tickets.write(ticket, records);
   }
 
   /**
@@ -139,8 +120,7 @@ export class AuditLogFile {
    * appends until the owner has caught it up from the table (which holds the truth).
    */
   abandon(ticket: number, uncertain = false): void {
-    const slot = this.slots.get(ticket);
-    if (!slot) return;
+    if (!this.tickets.pending(ticket)) return;
     if (uncertain) {
       this.markBroken(
         new AuditLogUnavailableError(
@@ -148,9 +128,7 @@ export class AuditLogFile {
         ),
       );
     }
-    slot.abandoned = true;
-    slot.lines = '';
-    void this.flush();
+    this.tickets.abandon(ticket);
   }
 
   private markBroken(error: Error): void {
@@ -193,40 +171,6 @@ export class AuditLogFile {
     this.handle = null;
     await this.lock?.release();
     this.lock = null;
-  }
-
-  private async flush(): Promise<void> {
-    if (this.flushing) return;
-    this.flushing = true;
-    try {
-      for (;;) {
-        // Gather every consecutive settled slot: one write and one fsync for all of them.
-        const ready: Slot[] = [];
-        let lines = '';
-        let lastId = 0;
-        for (let t = this.nextToWrite; this.slots.get(t)?.lines != null; t++) {
-          const slot = this.slots.get(t)!;
-          ready.push(slot);
-          lines += slot.lines;
-          if (!slot.abandoned && slot.lastId) lastId = slot.lastId;
-        }
-        if (ready.length === 0) return;
-        for (let i = 0; i < ready.length; i++) this.slots.delete(this.nextToWrite + i);
-        this.nextToWrite += ready.length;
-        try {
-          if (this.broken) throw this.broken;
-          if (lines) await this.writeLines(lines, lastId);
-          for (const slot of ready) slot.resolve();
-        } catch (error) {
-          this.markBroken(
-            new AuditLogUnavailableError(`cannot write ${this.path}: ${(error as Error).message}`),
-          );
-          for (const slot of ready) slot.reject(this.broken!);
-        }
-      }
-    } finally {
-      this.flushing = false;
-    }
   }
 
   private async writeLines(lines: string, lastId: number): Promise<void> {

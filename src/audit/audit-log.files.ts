@@ -47,9 +47,16 @@ export function rotatedBase(name: string): string | null {
 }
 
 function rotatedOrder(name: string): number {
-  const m = /\.(\d{12,})$/.exec(name);
-  return m ? Number(m[1]) : 0;
+  return rotatedLastId(name) ?? 0;
 }
+
+/** The last id a rotated file's name carries (`audit.log.<stamp>.000000000042`: 42); else null. */
+export function rotatedLastId(name: string): number | null {
+  const m = ROTATED_LAST_ID.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+const ROTATED_LAST_ID = /^.+\.[^.]+\.(\d{12,})$/;
 
 /** Id of the record on the last line of `file`; 0 when none (or unreadable). */
 export function lastRecordId(file: string): number {

@@ -108,6 +108,14 @@ export class AuditStore {
     return row;
   }
 
+  /** Id of the chain head (0 when empty): sizes a verification; no lock taken. */
+  async headId(): Promise<number> {
+    const [row] = await this.dataSource.query(
+      'SELECT last_id::float8 AS "lastId" FROM audit_chain_head',
+    );
+    return row?.lastId ?? 0;
+  }
+
   /**
    * A search, newest first (keyset paging on id): the one query behind the API and the CLI. The
    * query is checked first (AuditQueryInvalidError; nothing is sent) and every value is bound.

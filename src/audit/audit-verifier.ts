@@ -1,6 +1,6 @@
 import { type DataSource } from 'typeorm';
 import { hashAndLine } from './audit-hash.js';
-import { PeekableLines, readLogLines } from './audit-log-reader.js';
+import { lineLabel, type LogReadStats, PeekableLines, readLogLines } from './audit-log-reader.js';
 import { type AuditRecord, GENESIS_HASH } from './audit-record.js';
 import { RECORD_SELECT } from './audit-store.js';
 
@@ -38,18 +38,25 @@ export class AuditVerifier {
     private readonly chunkSize: number,
   ) {}
 
+  /**
+   * `stats` adds up what was read of the log files: a range is checked from shortly before its
+   * first line (a binary search of the file), never from the file's start.
+   */
   async verify(
     range: { fromId?: number; toId?: number },
     share: LogFileShare | null,
     onProgress?: (checked: number) => void,
+    stats?: LogReadStats,
   ): Promise<VerifyResult> {
     let checked = 0;
-    const lines = share ? new PeekableLines(readLogLines(share.files)) : null;
+    const start = Math.max(1, range.fromId ?? 1);
+    const lines = share
+      ? new PeekableLines(readLogLines(share.files, { fromId: start, stats }))
+      : null;
     try {
       const [head] = await this.dataSource.query(
         'SELECT last_id::float8 AS "lastId", last_hash AS "lastHash" FROM audit_chain_head',
       );
-      const start = Math.max(1, range.fromId ?? 1);
       const end = Math.min(range.toId ?? head.lastId, head.lastId);
       let prevHash = GENESIS_HASH;
       if (start > 1) {
@@ -108,7 +115,7 @@ export class AuditVerifier {
           if (line.id === null)
             throw new Invalid(
               expectedId,
-              `log file ${line.file} line ${line.lineNumber} is not a record`,
+              `log file ${line.file} ${lineLabel(line)} is not a record`,
             );
           // Open-ended: a file line past the chain head means the table lost its newest records
           // (even if the head row was rolled back to match).
@@ -140,7 +147,7 @@ export class AuditVerifier {
         throw new Invalid(id, 'record is in the table but missing from the log file');
       }
       if (line.id === null)
-        throw new Invalid(id, `log file ${line.file} line ${line.lineNumber} is not a record`);
+        throw new Invalid(id, `log file ${line.file} ${lineLabel(line)} is not a record`);
       await lines.take();
       if (line.id < start) continue; // before the verified range
       if (line.id < id)

@@ -18,6 +18,7 @@ import { type Page } from '../common/page.js';
 import { type AuditEvent, type AuditRecord, type UnchainedRecord } from './audit-record.js';
 import { AuditStore, RECORD_SELECT } from './audit-store.js';
 import { AuditVerifier, type VerifyResult } from './audit-verifier.js';
+import { VerificationGate } from './audit-verify.gate.js';
 import { AuditWriter } from './audit-writer.js';
 import { describeLockHolder } from '../common/instance-lock.js';
 import { metrics } from '../common/metrics.js';
@@ -44,6 +45,7 @@ const CATCH_UP_CHUNK = 5000;
 export class AuditService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Audit');
   private repairTimer: NodeJS.Timeout | null = null;
+  private readonly gate = new VerificationGate();
 
   constructor(
     @Inject(STRIKEGUARD_DATA_SOURCE) private readonly dataSource: DataSource,
@@ -150,15 +152,27 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
     return record ?? null;
   }
 
-  /** Recomputes hashes and links (all, or an id range) and cross-checks this instance's log file. */
-  async verify(range: { fromId?: number; toId?: number } = {}): Promise<VerifyResult> {
-    const result = await this.verifier.verify(range, {
-      instanceId: this.options.instanceId,
-      files: this.file.files(),
-      lastId: this.file.lastId,
-    });
-    metrics.verifications.inc({ result: result.ok ? 'ok' : 'failed' });
-    return result;
+  /**
+   * Recomputes hashes and links (all, or an id range) and cross-checks this instance's log file.
+   * A range reads its rows and, of the file, only around its lines. The whole chain, or a range of
+   * more than HEAVY_VERIFY_RECORDS, runs one at a time: another throws AuditVerificationBusyError.
+   */
+  verify(range: { fromId?: number; toId?: number } = {}): Promise<VerifyResult> {
+    return this.gate.verify(
+      range,
+      () => this.store.headId(),
+      (onProgress, stats) =>
+        this.verifier.verify(
+          range,
+          {
+            instanceId: this.options.instanceId,
+            files: this.file.files(),
+            lastId: this.file.lastId,
+          },
+          onProgress,
+          stats,
+        ),
+    );
   }
 
   /**

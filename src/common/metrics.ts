@@ -37,6 +37,18 @@ export const metrics = {
     'Audit chain verifications by result',
     ['result'],
   ),
+  verifyLogBytes: counter(
+    'strikeguard_audit_verify_log_bytes_total',
+    'Bytes of log files read by verifications',
+  ),
+  verifyLogLines: counter(
+    'strikeguard_audit_verify_log_lines_total',
+    'Lines of log files read by verifications (streamed, or looked at while seeking)',
+  ),
+  verificationsRefused: counter(
+    'strikeguard_audit_verifications_refused_total',
+    'Verifications refused (429) because another heavy one was running on the instance',
+  ),
   strikes: counter('strikeguard_strikes_total', 'Violations recorded (strike.recorded events)'),
   strikeWeight: counter(
     'strikeguard_strike_weight_total',

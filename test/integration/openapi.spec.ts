@@ -27,7 +27,7 @@ const CONTRACT: Record<string, string[]> = {
   'GET /audit/events/recent': ['200', '400', '401', '403', '503'],
   'GET /audit/events/{id}': ['200', '400', '401', '403', '404', '503'],
   'GET /audit/schema': ['200', '401', '403', '503'],
-  'GET /audit/verify': ['200', '400', '401', '403', '503'],
+  'GET /audit/verify': ['200', '400', '401', '403', '429', '503'],
   'GET /audit/verify/{id}': ['200', '400', '401', '403', '404', '503'],
 };
 

@@ -62,6 +62,7 @@ function fakeStore(overrides: Partial<Record<keyof AuditStore, unknown>> = {}) {
     })),
     byInstanceAfter: jest.fn(async (): Promise<AuditRecord[]> => []),
     search: jest.fn(async () => ({ items: [], nextCursor: null })),
+    headId: jest.fn(async () => 5),
     ...overrides,
   };
 }
@@ -146,7 +147,10 @@ describe('AuditModule providers can be overridden', () => {
     expect(verifier.verify).toHaveBeenCalledWith(
       { fromId: 2 },
       { instanceId: 'unit-1', files: file.files(), lastId: 5 },
+      expect.any(Function), // progress
+      { bytes: 0, lines: 0 }, // what it read of the files (the fake read nothing)
     );
+    expect(store.headId).toHaveBeenCalledTimes(1); // an open range: sized by the chain head
     await audit.find({ limit: 3 });
     expect(store.search).toHaveBeenCalledWith({ limit: 3 });
   });
