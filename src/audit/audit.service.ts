@@ -12,7 +12,7 @@ import { assertValidEvent, occurredAtMillis } from './audit-event-validator.js';
 import { assertLogBelongsToChain } from './audit-log.binding.js';
 import { AuditLogFile } from './audit-log-file.js';
 import { AuditMigrationsMissingError } from './audit-startup.errors.js';
-import { type AuditQuery } from './audit-query.js';
+import { type AuditQuery, AuditQueryInvalidError } from './audit-query.js';
 import { checkAuditQuery } from './audit-query.validator.js';
 import { type Page } from '../common/page.js';
 import { type AuditEvent, type AuditRecord, type UnchainedRecord } from './audit-record.js';
@@ -145,6 +145,8 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async findById(id: number): Promise<AuditRecord | null> {
+    if (!Number.isSafeInteger(id) || id < 1)
+      throw new AuditQueryInvalidError([{ path: 'id', message: 'must be a positive integer id' }]);
     const [record] = await this.dataSource.query(
       `SELECT ${RECORD_SELECT} FROM audit_events WHERE id = $1`,
       [id],

@@ -216,6 +216,22 @@ describeWithPostgres('AuditService.find at its boundary', () => {
     },
   );
 
+  it.each([0, -1, 1.5, NaN, Infinity, 2 ** 53, '1', '1; DROP TABLE audit_events', null, {}])(
+    'findById(%p): AuditQueryInvalidError, no SQL sent',
+    async (id) => {
+      let thrown: unknown;
+      const sent = await statementsOf(async () => {
+        try {
+          await audit.findById(id as number);
+        } catch (error) {
+          thrown = error;
+        }
+      });
+      expect(thrown).toBeInstanceOf(AuditQueryInvalidError);
+      expect(sent).toEqual([]);
+    },
+  );
+
   it('reads each field once: a getter cannot turn hostile after the check', async () => {
     reads = 0;
     const sent = await statementsOf(() => audit.find(flipping as AuditQuery));
