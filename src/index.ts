@@ -74,7 +74,7 @@ export {
   SchemaValidationPipe,
   ValidationFailedException,
 } from './common/schema-validation.pipe.js';
-export { parseLimit, unknownParams, UUID } from './common/query-params.js';
+export { checkUserId, parseLimit, unknownParams, UUID } from './common/query-params.js';
 export { type Page, toPage } from './common/page.js';
 export { isDatabaseUnavailable } from './common/database-errors.js';
 export {

@@ -1,4 +1,6 @@
 import { type FieldError } from './field-errors.js';
+import { ValidationFailedException } from './schema-validation.pipe.js';
+import { isStorableText } from './storable-text.js';
 
 /** The parameters that are not in `allowed`, each reported by name. */
 export function unknownParams(params: Record<string, unknown>, allowed: string[]): FieldError[] {
@@ -22,3 +24,13 @@ export function parseLimit(
 
 /** Lower-case or upper-case UUID text (PostgreSQL's uuid type reads both). */
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A user id from a path parameter (as the counters and records store it), or a 400. */
+export function checkUserId(userId: string): string {
+  if (userId.length > 128 || !isStorableText(userId)) {
+    throw new ValidationFailedException([
+      { path: 'userId', message: 'must be a user id of at most 128 characters' },
+    ]);
+  }
+  return userId;
+}

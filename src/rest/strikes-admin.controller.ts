@@ -29,12 +29,8 @@ import { ApiErrors } from './openapi.errors.js';
 import { pageSchema, strikeCounterSchema } from './openapi.schemas.js';
 import { RequirePermission } from './rest-access.js';
 import { RestAccessGuard } from './rest-access.guard.js';
-import {
-  checkUserId,
-  parseCounterListParams,
-  type UnblockBody,
-  unblockSchema,
-} from './strikes-admin.params.js';
+import { checkUserId } from '../common/query-params.js';
+import { parseCounterListParams, type UnblockBody, unblockSchema } from './strikes-admin.params.js';
 
 /** Strike counters for admins: one user's state, the blocked list, unblocking. Every call is audited. */
 @ApiTags('admin')

@@ -1,7 +1,6 @@
 import { STORABLE_TEXT_PATTERN } from '../audit/audit-event.schema.js';
 import { parseLimit, unknownParams } from '../common/query-params.js';
 import { ValidationFailedException } from '../common/schema-validation.pipe.js';
-import { isStorableText } from '../common/storable-text.js';
 
 export interface UnblockBody {
   reason: string;
@@ -23,16 +22,6 @@ export const unblockSchema = {
     },
   },
 } as const;
-
-/** A user id from a path parameter, or a 400. */
-export function checkUserId(userId: string): string {
-  if (userId.length > 128 || !isStorableText(userId)) {
-    throw new ValidationFailedException([
-      { path: 'userId', message: 'must be a user id of at most 128 characters' },
-    ]);
-  }
-  return userId;
-}
 
 /** `status`, `limit` and `cursor` of GET /admin/strikes. */
 export function parseCounterListParams(params: Record<string, unknown>) {

@@ -83,7 +83,7 @@ export class FilterChargingBinder {
       return toRender.then((e) => original(e, host));
     };
     filter[WRAPPED] = true;
-    this.logger.debug?.(`charging before ${filter.constructor.name} renders`);
+    this.logger.debug(`charging before ${filter.constructor.name} renders`);
   }
 }
 

@@ -4,7 +4,7 @@ import { metrics } from '../common/metrics.js';
 import { STRIKES_OPTIONS } from './strikes-options.provider.js';
 import { PrincipalUnmappableError, type ResolvedStrikesOptions } from './strikes.options.js';
 import { UnmappablePrincipalException } from './unmappable-principal.exception.js';
-import { userKeyOrNull } from './user-id.js';
+import { kindOf, userKeyOrNull } from './user-id.js';
 
 /** A request's user in the engine's one form: the text key, the session version, the issue time. */
 export interface ResolvedPrincipal {
@@ -62,13 +62,11 @@ export class PrincipalResolver {
     const p = raw as Record<string, unknown>;
     const userId = userKeyOrNull(p.userId);
     if (userId === null)
-      return this.unmappable(
-        `the user id is ${describeKind(p.userId)}, not a string or an integer`,
-      );
+      return this.unmappable(`the user id is ${kindOf(p.userId)}, not a string or an integer`);
     const sessionVersion = toVersion(p.sessionVersion);
     if (sessionVersion === null)
       return this.unmappable(
-        `the session version (sv) is ${describeKind(p.sessionVersion)}, not an integer >= 0`,
+        `the session version (sv) is ${kindOf(p.sessionVersion)}, not an integer >= 0`,
       );
     // A host's principalOf may leave the issue time out: the token's own `iat` names it then.
     const issuedAt = issueTime(p.issuedAt) ?? issueTimeOf(request.user);
@@ -108,12 +106,4 @@ function toVersion(value: unknown): number | null {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
   if (typeof value === 'string' && /^\d{1,15}$/.test(value)) return Number(value);
   return null;
-}
-
-function describeKind(value: unknown): string {
-  if (value === null) return 'null';
-  if (value === undefined) return 'missing';
-  if (typeof value === 'number')
-    return Number.isFinite(value) ? 'a non-integer number' : 'not finite';
-  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
 }

@@ -1,7 +1,7 @@
 import { type Type } from '@nestjs/common';
 import { type Request } from 'express';
 import { type StrikeCounter } from './strike-counter.store.js';
-import { type UserId } from './user-id.js';
+import { kindOf, type UserId } from './user-id.js';
 
 /** The authenticated user of a request, as `principalOf` reports it. */
 export interface StrikesPrincipal {
@@ -171,9 +171,4 @@ export function defaultPrincipalOf(request: Request): StrikesPrincipal | null {
     sessionVersion: (u.sessionVersion ?? u.sv ?? 0) as number,
     issuedAt: typeof issuedAt === 'number' ? issuedAt : null,
   };
-}
-
-function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
 }

@@ -40,6 +40,22 @@ export function userKeyOrNull(id: unknown): string | null {
   }
 }
 
+/**
+ * What kind of value this is, for messages that are logged once per cause: types, never values,
+ * so a hostile request cannot make every cause new.
+ */
+export function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'missing';
+  if (typeof value === 'number') {
+    if (Number.isSafeInteger(value)) return 'an integer';
+    if (Number.isInteger(value)) return 'an integer beyond 2^53';
+    return Number.isFinite(value) ? 'a non-integer number' : 'not finite';
+  }
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}
+
+/** The value itself where it is short and safe to show (for an error thrown to the caller). */
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'string') return value.length > 40 ? 'a long string' : JSON.stringify(value);

@@ -1,6 +1,5 @@
 import { type INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { jest } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,10 +9,8 @@ import { AuditStore } from '../../src/audit/audit-store.js';
 import {
   type AuditQuery,
   AuditQueryInvalidError,
-  AuditModule,
   AuditService,
   STRIKEGUARD_DATA_SOURCE,
-  strikeguardMigrations,
 } from '../../src/index.js';
 import {
   createTestDatabase,
@@ -21,6 +18,7 @@ import {
   query,
   type TestDatabase,
 } from '../support/postgres.js';
+import { auditImports } from '../support/strikeguard-imports.js';
 
 /**
  * AuditService.find takes an AuditQuery object from code, not only from parseAuditQuery: a host
@@ -156,15 +154,7 @@ describeWithPostgres('AuditService.find at its boundary', () => {
     db = await createTestDatabase('find');
     logDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sg-find-')), 'audit');
     @Module({
-      imports: [
-        TypeOrmModule.forRoot({
-          type: 'postgres',
-          url: db.url,
-          migrations: strikeguardMigrations,
-          migrationsRun: true,
-        }),
-        AuditModule.forRoot({ logDir, fsync: false }),
-      ],
+      imports: [...auditImports(db.url, logDir)],
     })
     class HostModule {}
     app = await NestFactory.createApplicationContext(HostModule, { logger: false });

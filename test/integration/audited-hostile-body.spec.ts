@@ -9,20 +9,15 @@ import {
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { type NestExpressApplication } from '@nestjs/platform-express';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  Audited,
-  AuditModule,
-  strikeguardMigrations,
-  validateSubmission,
-} from '../../src/index.js';
+import { Audited, validateSubmission } from '../../src/index.js';
 import { AuditApiModule } from '../../src/rest/index.js';
 import { request } from '../support/http.js';
+import { auditImports } from '../support/strikeguard-imports.js';
 import {
   createTestDatabase,
   describeWithPostgres,
@@ -84,13 +79,7 @@ describeWithPostgres('@Audited with includeBody: a hostile body never costs its 
     const logDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sg-hostile-')), 'audit');
     @Module({
       imports: [
-        TypeOrmModule.forRoot({
-          type: 'postgres',
-          url: db.url,
-          migrations: strikeguardMigrations,
-          migrationsRun: true,
-        }),
-        AuditModule.forRoot({ logDir, fsync: false }),
+        ...auditImports(db.url, logDir),
         AuditApiModule.register({ authorize: () => true }),
       ],
       controllers: [DocumentsController],

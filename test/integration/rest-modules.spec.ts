@@ -119,10 +119,11 @@ describeWithPostgres('the REST modules mounted by a host app', () => {
   });
 
   it('answers bad input 400 with every field, and writes nothing', async () => {
-    const before = await query<{ n: number }>(
+    const [{ head }] = await query<{ head: number }>(
       db.url,
-      `SELECT count(*)::int AS n FROM audit_events`,
+      `SELECT coalesce(max(id), 0)::int AS head FROM audit_events`,
     );
+    const counterBefore = await strikes.find(77);
     const cases: [string, string, unknown][] = [
       ['POST', '/admin/strikes/77/unblock', {}],
       ['POST', '/admin/strikes/77/unblock', { reason: 'x', extra: 1 }],
@@ -144,14 +145,21 @@ describeWithPostgres('the REST modules mounted by a host app', () => {
       expect(res.body).toMatchObject({ statusCode: 400, error: 'Bad Request' });
       expect(res.body.errors.length).toBeGreaterThan(0);
     }
-    const after = await query<{ n: number }>(db.url, `SELECT count(*)::int AS n FROM audit_events`);
-    // Only @Audited's records of the admin calls themselves are added, no submitted event.
-    const submitted = await query<{ n: number }>(
+    // The only records added are @Audited's accounts of the admin calls themselves (each a
+    // failure with its 400): no submitted event, no unblock, no strike.
+    const added = await query<{ type: string; outcome: string }>(
       db.url,
-      `SELECT count(*)::int AS n FROM audit_events WHERE type = 'BAD TYPE'`,
+      `SELECT type, outcome FROM audit_events WHERE id > $1 ORDER BY id`,
+      [head],
     );
-    expect(submitted[0].n).toBe(0);
-    expect(after[0].n).toBeGreaterThanOrEqual(before[0].n);
+    expect(added.map((r) => r.type)).toEqual([
+      'admin.create',
+      'admin.create',
+      'admin.read',
+      'admin.read',
+    ]);
+    expect(added.every((r) => r.outcome === 'failure')).toBe(true);
+    expect(await strikes.find(77)).toEqual(counterBefore);
   });
 
   it('serves the audit API to the roles the predicate allows, and charges the refused', async () => {

@@ -256,6 +256,9 @@ describeWithPostgres(
       ['POST', '/admin/strikes/someone/unblock', { reason: '' }, 400],
       ['PUT', '/admin/users/00000000-0000-4000-8000-000000000000/role', { role: 'admin' }, 404],
       ['PUT', '/admin/users/x/role', { role: 'root' }, 400],
+      // The same user-id check as the strike routes: a noncharacter can never name a user.
+      ['PUT', '/admin/users/a%EF%BF%BEb/role', { role: 'admin' }, 400],
+      ['GET', '/admin/strikes/a%EF%BF%BEb', undefined, 400],
       ['GET', '/admin/strikes?status=deleted', undefined, 400],
       ['GET', '/admin/strikes?limit=0', undefined, 400],
       ['GET', '/admin/strikes?cursor=%27%20OR%201=1', undefined, 400],

@@ -8,15 +8,10 @@ import {
 } from '../../src/index.js';
 
 /**
- * What a host app imports to run strikeguard on a test database: TypeORM with the library's
- * migrations, AuditModule (no fsync: tests do not need power-cut durability) and StrikesModule.
+ * What a host app imports for the audit trail on a test database: TypeORM with the library's
+ * migrations and AuditModule (no fsync: tests do not need power-cut durability).
  */
-export function strikeguardImports(
-  url: string,
-  logDir: string,
-  strikes: StrikesModuleOptions = {},
-  audit: Partial<AuditModuleOptions> = {},
-) {
+export function auditImports(url: string, logDir: string, audit: Partial<AuditModuleOptions> = {}) {
   return [
     TypeOrmModule.forRoot({
       type: 'postgres',
@@ -25,6 +20,15 @@ export function strikeguardImports(
       migrationsRun: true,
     }),
     AuditModule.forRoot({ logDir, fsync: false, ...audit }),
-    StrikesModule.forRoot(strikes),
   ];
+}
+
+/** The audit trail and StrikesModule: all of strikeguard a host imports. */
+export function strikeguardImports(
+  url: string,
+  logDir: string,
+  strikes: StrikesModuleOptions = {},
+  audit: Partial<AuditModuleOptions> = {},
+) {
+  return [...auditImports(url, logDir, audit), StrikesModule.forRoot(strikes)];
 }

@@ -2,7 +2,7 @@ import { Body, Controller, NotFoundException, Param, Put } from '@nestjs/common'
 import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../../rest/index.js';
 import { userSchema } from '../openapi/response-schemas.js';
-import { Audited, SchemaValidationPipe, ValidationFailedException } from '../../index.js';
+import { Audited, checkUserId, SchemaValidationPipe } from '../../index.js';
 import { Protected } from '../auth/protected.decorator.js';
 import { UsersService } from '../users/users.service.js';
 import { type RoleBody, roleSchema } from './admin.schemas.js';
@@ -29,11 +29,7 @@ export class AdminUsersController {
     @Param('userId') userId: string,
     @Body(new SchemaValidationPipe<RoleBody>(roleSchema)) body: RoleBody,
   ) {
-    if (userId.length > 128 || userId.includes('\u0000') || !userId.isWellFormed())
-      throw new ValidationFailedException([
-        { path: 'userId', message: 'must be a user id of at most 128 characters' },
-      ]);
-    const user = await this.users.setRole(userId, body.role);
+    const user = await this.users.setRole(checkUserId(userId), body.role);
     if (!user) throw new NotFoundException(`no user ${userId}`);
     return { id: user.id, username: user.username, role: user.role };
   }
