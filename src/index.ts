@@ -88,3 +88,31 @@ export {
 } from './common/instance-lock.js';
 export { OverloadedError, type OverloadedQueue } from './common/overloaded.error.js';
 export { OverloadedException, sendRetryAfter } from './common/overloaded.exception.js';
+
+export { LoginThrottleModule } from './login/login-throttle.module.js';
+export {
+  LoginThrottleService,
+  MAX_ACCOUNT_LENGTH,
+  type LoginAttemptKeys,
+  type LoginThrottleStatus,
+} from './login/login-throttle.service.js';
+export { type LoginAdmission, type LoginSuccess } from './login/login-admission.js';
+export {
+  LoginThrottledException,
+  LoginAttemptInvalidError,
+  THROTTLED_MESSAGE,
+} from './login/login-throttled.exception.js';
+export {
+  type LoginThrottleModuleOptions,
+  type ResolvedLoginThrottleOptions,
+  LoginThrottleOptionsError,
+  defaultNormalizeAccount,
+} from './login/login-throttle.options.js';
+export { LOGIN_THROTTLE_OPTIONS } from './login/login-throttle-options.provider.js';
+export {
+  type LoginLane,
+  type LoginLaneState,
+  type SourceState,
+} from './login/login-throttle.store.js';
+export { sourceOf } from './login/login-source.js';
+export { DEVICE_TOKEN_HEADER } from './login/device-cookie.js';

@@ -5,7 +5,8 @@ import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
-import { AuditModule, StrikeGuard, StrikesModule } from '../index.js';
+import { AuditModule, LoginThrottleModule, StrikeGuard, StrikesModule } from '../index.js';
+import { loginThrottleSecret } from './config/login-throttle-secret.js';
 import { AuditApiModule, StrikesAdminModule } from '../rest/index.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { AdminUsersController } from './admin/admin-users.controller.js';
@@ -41,7 +42,11 @@ export class AppModule {
         LoggerModule.forRoot({
           pinoHttp: {
             level: config.logLevel,
-            redact: ['req.headers.authorization', 'req.headers.cookie'],
+            redact: [
+              'req.headers.authorization',
+              'req.headers.cookie',
+              'req.headers["x-device-token"]',
+            ],
             // One line per request at debug; errors and warnings are logged where they happen.
             autoLogging: config.logLevel === 'debug' || config.logLevel === 'trace',
           },
@@ -71,6 +76,10 @@ export class AppModule {
           sharedDatabase: !db.embedded,
           // Batches in flight each hold a connection: leave room in the pool for requests.
           concurrency: Math.max(1, Math.min(4, db.poolSize - 2)),
+        }),
+        LoginThrottleModule.forRoot({
+          ...config.loginThrottle,
+          secret: loginThrottleSecret(config),
         }),
         // The library's REST modules, behind this service's own authentication and roles.
         StrikesAdminModule.register({ guards: [JwtAuthGuard, StrikeGuard, RolesGuard] }),

@@ -76,4 +76,41 @@ export const metrics = {
     'strikeguard_access_denied_unrecorded_total',
     'Refusals whose coalesced access.denied count could not be recorded (audit trail unavailable too long)',
   ),
+  loginAttempts: counter(
+    'strikeguard_login_attempts_total',
+    'Login attempts by admission result (admitted, throttled)',
+    ['result'],
+  ),
+  loginThrottled: counter(
+    'strikeguard_login_throttled_total',
+    'Throttled login attempts, by lane that blocked them (an attempt counts in each blocking lane)',
+    ['lane'],
+  ),
+  loginOutcomes: counter(
+    'strikeguard_login_outcomes_total',
+    'Admitted login attempts by how they were settled (failure, success)',
+    ['outcome'],
+  ),
+  loginLockouts: counter(
+    'strikeguard_login_lockouts_total',
+    'Lockouts started by a failed login, by lane',
+    ['lane'],
+  ),
+  loginLockoutsCleared: counter(
+    'strikeguard_login_lockouts_cleared_total',
+    'Lockouts cleared before they ended, by whom (admin, device login)',
+    ['by'],
+  ),
+  loginDevicesTrusted: counter(
+    'strikeguard_login_devices_trusted_total',
+    'Devices newly trusted by a successful login',
+  ),
+  loginThrottledUnrecorded: counter(
+    'strikeguard_login_throttled_unrecorded_total',
+    'Throttled attempts whose coalesced auth.login_throttled count could not be recorded',
+  ),
+  loginRowsSwept: counter(
+    'strikeguard_login_rows_swept_total',
+    'Expired login-throttle and device rows deleted by the sweeper',
+  ),
 };

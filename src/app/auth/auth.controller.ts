@@ -1,5 +1,6 @@
-import { Body, Controller, HttpCode, Post } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, HttpCode, Post, Req } from '@nestjs/common';
+import { type Request } from 'express';
+import { ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { type Credentials, credentialsSchema, loginSchema } from './auth.schemas.js';
 import { AuthService } from './auth.service.js';
 import { CurrentPrincipal } from './current-principal.decorator.js';
@@ -47,17 +48,33 @@ export class AuthController {
 
   @Post('login')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Exchange credentials for a bearer token' })
+  @ApiOperation({
+    summary: 'Exchange credentials for a bearer token',
+    description:
+      'Throttled before the password is checked. A success also returns a device token ' +
+      '(`deviceToken`, and the `sg_device` cookie): presented on later logins (header ' +
+      '`X-Device-Token` or the cookie) it counts in its own lane, so attacks on the account ' +
+      'from elsewhere never lock its owner out.',
+  })
+  @ApiHeader({
+    name: 'X-Device-Token',
+    required: false,
+    description: 'the device token of an earlier successful login on this account',
+  })
   @ApiBody({ schema: loginSchema as object })
   @ApiResponse({ status: 200, description: 'a bearer token', schema: accessTokenSchema })
   @ApiErrors(
     { 400: 'invalid fields, each listed in `errors`, or a body that is not valid JSON' },
     { 401: 'invalid username or password' },
     { 403: '`reason: "account_blocked"`, only after a correct password' },
+    { 429: 'too many login attempts (the same body for every account), with `Retry-After`' },
     ...BODY_ERRORS,
     503,
   )
-  login(@Body(new SchemaValidationPipe<Credentials>(loginSchema)) body: Credentials) {
-    return this.auth.login(body.username, body.password);
+  login(
+    @Req() request: Request,
+    @Body(new SchemaValidationPipe<Credentials>(loginSchema)) body: Credentials,
+  ) {
+    return this.auth.login(request, body.username, body.password);
   }
 }

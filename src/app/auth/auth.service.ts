@@ -5,7 +5,13 @@ import { type AppConfig } from '../config/app-config.js';
 import { UsernameTakenError } from '../users/users.repository.js';
 import { UsersService } from '../users/users.service.js';
 import { PasswordHasher } from './password-hasher.js';
-import { AuditService, StrikeRefusalException, StrikesService } from '../../index.js';
+import { type Request } from 'express';
+import {
+  AuditService,
+  LoginThrottleService,
+  StrikeRefusalException,
+  StrikesService,
+} from '../../index.js';
 
 /** Same words for an unknown user and a wrong password: a guesser learns nothing. */
 const BAD_CREDENTIALS = 'invalid username or password';
@@ -18,6 +24,7 @@ export class AuthService {
     private readonly jwt: JwtService,
     private readonly audit: AuditService,
     private readonly strikes: StrikesService,
+    private readonly throttle: LoginThrottleService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -31,26 +38,25 @@ export class AuthService {
     }
   }
 
+  /**
+   * Admitted by the login throttle before any password hash is computed (429 when throttled: the
+   * password is then not checked at all), settled after. The same 401 for an unknown user, a
+   * wrong password and a disabled account; the event is keyed by user id when the account exists
+   * (the attempted name is never recorded: users type passwords into the name field).
+   */
   async login(
+    request: Request,
     username: string,
     password: string,
-  ): Promise<{ accessToken: string; expiresIn: number }> {
+  ): Promise<{ accessToken: string; expiresIn: number; deviceToken: string | null }> {
+    const attempt = await this.throttle.admit(request, username);
     const user = await this.users.findByUsername(username);
     const valid = await this.hasher.verify(user?.passwordHash ?? null, password);
     if (!user || !valid || user.status !== 'active') {
-      // Keyed by user id when the account exists; the attempted name is never recorded (users
-      // type passwords into the name field).
-      await this.audit.record({
-        type: 'auth.login_failed',
-        userId: user?.id ?? 'unknown',
-        outcome: 'failure',
-        threat: 'low',
-        entityType: 'user',
-        targetId: user?.id ?? null,
-        details: {
-          reason: !user ? 'unknown_user' : !valid ? 'wrong_password' : `account_${user.status}`,
-        },
-      });
+      await attempt.failed(
+        user?.id ?? null,
+        !user ? 'unknown_user' : !valid ? 'wrong_password' : `account_${user.status}`,
+      );
       throw new UnauthorizedException(BAD_CREDENTIALS);
     }
     // Only now, after a correct password, may the answer reveal that the account is blocked.
@@ -59,6 +65,8 @@ export class AuthService {
       claims = await this.strikes.loginClaims(user.id);
     } catch (error) {
       if (error instanceof StrikeRefusalException) {
+        // The password was right, but the account may not log in: no device is trusted.
+        await attempt.failed(user.id, `account_${error.reason}`);
         await this.audit.record({
           type: 'auth.login_refused',
           userId: user.id,
@@ -71,6 +79,7 @@ export class AuthService {
       }
       throw error;
     }
+    const { deviceToken } = await attempt.succeeded(user.id);
     const accessToken = await this.jwt.signAsync({ sub: user.id, ...claims });
     await this.audit.record({
       type: 'auth.login',
@@ -79,7 +88,7 @@ export class AuthService {
       entityType: 'user',
       targetId: user.id,
     });
-    return { accessToken, expiresIn: this.config.jwtTtl };
+    return { accessToken, expiresIn: this.config.jwtTtl, deviceToken };
   }
 
   /** Ends every session of the user: each token issued before is refused from now on. */

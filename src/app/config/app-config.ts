@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { parseBoolean, parseDuration, parseInteger } from './env-values.js';
+import { type LoginThrottleConfig, parseLoginThrottle } from './login-throttle-config.js';
 import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 
 /** Validated configuration of the reference service, read once from the environment at start. */
@@ -45,6 +47,9 @@ export interface AppConfig {
   docsEnabled: boolean;
   /** Proxies whose X-Forwarded-For is honoured (Express `trust proxy`); false: none. */
   trustProxy: TrustProxy;
+  /** Whether JWT_SECRET came from the environment (else it is random for this run). */
+  jwtSecretFromEnv: boolean;
+  loginThrottle: LoginThrottleConfig;
 }
 
 /** Thrown when the environment holds values the service cannot start with; lists every problem. */
@@ -171,6 +176,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
     );
   }
 
+  const jwtSecretFromEnv = !!env.JWT_SECRET;
+  const loginThrottle = parseLoginThrottle(env, problems, warnings);
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     config: {
@@ -196,62 +204,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
       metricsEnabled,
       metricsToken,
       docsEnabled,
+      jwtSecretFromEnv,
+      loginThrottle,
     },
     warnings,
   };
-}
-
-function parseInteger(
-  env: NodeJS.ProcessEnv,
-  name: string,
-  fallback: number,
-  min: number,
-  max: number,
-  problems: string[],
-): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
-    return fallback;
-  }
-  return Number(raw);
-}
-
-function parseBoolean(
-  env: NodeJS.ProcessEnv,
-  name: string,
-  fallback: boolean,
-  problems: string[],
-): boolean {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (/^(1|true|yes)$/i.test(raw)) return true;
-  if (/^(0|false|no)$/i.test(raw)) return false;
-  problems.push(`${name} must be true or false (got "${raw}")`);
-  return fallback;
-}
-
-const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
-
-/** Accepts seconds (`900`) or a number with a unit (`90s`, `15m`, `2h`, `1d`). */
-export function parseDuration(
-  env: NodeJS.ProcessEnv,
-  name: string,
-  fallback: number,
-  problems: string[],
-): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const match = /^(\d+)([smhd]?)$/.exec(raw.trim());
-  const seconds = match ? Number(match[1]) * DURATION_UNITS[match[2] || 's'] : NaN;
-  if (!Number.isSafeInteger(seconds) || seconds < 1 || seconds > 30 * 86400) {
-    problems.push(
-      `${name} must be a duration from 1s to 30d, as seconds or with a unit s, m, h or d (got "${raw}")`,
-    );
-    return fallback;
-  }
-  return seconds;
 }
 
 /** An IP address, or a host name the resolver will look up (`localhost`, `api.internal`). */

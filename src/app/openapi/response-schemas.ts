@@ -16,10 +16,16 @@ export const registeredSchema = {
 export const accessTokenSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['accessToken', 'expiresIn'],
+  required: ['accessToken', 'expiresIn', 'deviceToken'],
   properties: {
     accessToken: { type: 'string', description: 'an HS256 JWT: send it as `Bearer <token>`' },
     expiresIn: { type: 'integer', minimum: 1, description: 'seconds' },
+    deviceToken: {
+      type: ['string', 'null'],
+      description:
+        'this device, trusted for this account: send it as `X-Device-Token` on later logins ' +
+        '(browsers get it as the `sg_device` cookie too); null when LOGIN_THROTTLE=false',
+    },
   },
 };
 
