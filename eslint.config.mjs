@@ -37,6 +37,7 @@ export default tseslint.config(
               group: [
                 '**/audit/*',
                 '**/strikes/*',
+                '**/login/*',
                 '**/common/*',
                 '**/rest/*',
                 '!**/rest/index.js',
@@ -57,6 +58,7 @@ export default tseslint.config(
     // The library must never depend on the reference service that hosts it.
     files: [
       'src/strikes/**/*.ts',
+      'src/login/**/*.ts',
       'src/audit/**/*.ts',
       'src/common/**/*.ts',
       'src/rest/**/*.ts',

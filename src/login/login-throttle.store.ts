@@ -18,8 +18,9 @@ export interface AdmitRow {
   userId: string | null;
   /** Lanes this attempt's pre-charge blocks, if it fails, and until when (null: indefinitely). */
   started: { lane: LoginLane; until: Date | null }[];
-  accountWindow: Date | null;
-  sourceWindow: Date | null;
+  /** The windows the attempt was charged in (exact text form, for the refund of a success). */
+  accountWindow: string | null;
+  sourceWindow: string | null;
 }
 
 /** A lane of an account as the admin API shows it. */
@@ -66,7 +67,10 @@ export class LoginThrottleStore {
 
   async admit(account: Buffer, source: string, deviceId: string | null): Promise<AdmitRow> {
     const [row] = (await this.dataSource.query(
-      `SELECT * FROM strikeguard_login_admit($1, $2, $3, $4, $5::interval, $6::interval, $7,
+      // The windows come back as text: a JS Date would drop the microseconds the refund matches on.
+      `SELECT admitted, trusted, wait_ms, blocking, user_id, started, started_until,
+              account_window::text AS account_window, source_window::text AS source_window
+         FROM strikeguard_login_admit($1, $2, $3, $4, $5::interval, $6::interval, $7,
          $8::interval, $9, $10::interval, $11, $12::interval)`,
       [account, source, deviceId, ...this.limits],
     )) as RawAdmit[];
@@ -112,8 +116,8 @@ export class LoginThrottleStore {
     userId: string;
     deviceId: string | null;
     newDeviceId: string;
-    accountWindow: Date | null;
-    sourceWindow: Date | null;
+    accountWindow: string | null;
+    sourceWindow: string | null;
   }): Promise<{ deviceId: string; created: boolean; lifted: LoginLane[] }> {
     const o = this.options;
     const acct = input.account.toString('hex');
@@ -133,14 +137,14 @@ export class LoginThrottleStore {
                 blocked_until = CASE WHEN failures - 1 < $3 THEN NULL ELSE blocked_until END,
                 trips = CASE WHEN failures - 1 < $3 AND blocked_until IS NOT NULL
                              THEN greatest(trips - 1, 0) ELSE trips END
-          WHERE lane = 'account' AND key = $1 AND window_start = $2`,
+          WHERE lane = 'account' AND key = $1 AND window_start = $2::timestamptz`,
         [acct, input.accountWindow, o.accountLimit],
       );
       await manager.query(
         `UPDATE login_throttle
             SET failures = greatest(failures - 1, 0),
                 blocked_until = CASE WHEN failures - 1 < $3 THEN NULL ELSE blocked_until END
-          WHERE lane = 'source' AND key = $1 AND window_start = $2`,
+          WHERE lane = 'source' AND key = $1 AND window_start = $2::timestamptz`,
         [input.source, input.sourceWindow, o.sourceLimit],
       );
       await manager.query(
@@ -293,8 +297,8 @@ interface RawAdmit {
   user_id: string | null;
   started: LoginLane[] | null;
   started_until: (Date | number | string)[] | null;
-  account_window: Date | null;
-  source_window: Date | null;
+  account_window: string | null;
+  source_window: string | null;
 }
 
 interface RawLane {

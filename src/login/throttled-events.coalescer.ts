@@ -123,7 +123,10 @@ export class ThrottledEventsCoalescer implements OnModuleInit, BeforeApplication
   }
 
   private drain(): Promise<void> {
-    this.flushing ??= (async () => {
+    if (this.flushing) return this.flushing;
+    if (!this.due.length) return Promise.resolve();
+    this.flushing = (async () => {
+      await Promise.resolve(); // so that the finally below runs after this assignment
       try {
         let failures = 0;
         while (this.due.length) {

@@ -32,7 +32,11 @@ describeWithPostgres('registration, login and /me on PostgreSQL', () => {
       body: { username, password: PASSWORD },
     });
     expect(login.status).toBe(200);
-    expect(login.body).toEqual({ accessToken: expect.any(String), expiresIn: 900 });
+    expect(login.body).toEqual({
+      accessToken: expect.any(String),
+      expiresIn: 900,
+      deviceToken: expect.stringMatching(/^sgd1\./),
+    });
 
     const me = await request(svc.base, 'GET', '/me', { token: login.body.accessToken });
     expect(me.status).toBe(200);

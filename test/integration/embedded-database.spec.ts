@@ -57,7 +57,11 @@ describe('the compiled service on the embedded database (PGlite)', () => {
 
     const res = await login(svc.base, username);
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ accessToken: expect.any(String), expiresIn: 900 });
+    expect(res.body).toEqual({
+      accessToken: expect.any(String),
+      expiresIn: 900,
+      deviceToken: expect.stringMatching(/^sgd1\./),
+    });
 
     const me = await request(svc.base, 'GET', '/me', { token: res.body.accessToken });
     expect(me.status).toBe(200);

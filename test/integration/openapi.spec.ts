@@ -10,7 +10,7 @@ import { adminEnv, adminToken, newUser, startTestApp, type TestApp } from '../su
 /** Every route with the statuses it really answers (a protected route: 401, 403 and 503 too). */
 const CONTRACT: Record<string, string[]> = {
   'POST /auth/register': ['201', '400', '409', '413', '415', '503'],
-  'POST /auth/login': ['200', '400', '401', '403', '413', '415', '503'],
+  'POST /auth/login': ['200', '400', '401', '403', '413', '415', '429', '503'],
   'POST /auth/logout': ['204', '401', '403', '503'],
   'GET /me': ['200', '401', '403', '503'],
   'GET /health': ['200', '503'],
