@@ -528,7 +528,7 @@ describeWithPostgres('the packed package installed into a Nest 12.4 host app', (
       const res = await login('alice');
       expect({ status: res.status, body: res.body }).toEqual({
         status: 200,
-        body: { access_token: expect.any(String) },
+        body: { access_token: expect.any(String), device_token: expect.stringMatching(/^sgd1\./) },
       });
       alice.token = res.body.access_token;
       expect(claimsOf(alice.token!)).toMatchObject({ sub: alice.id, sv: 0, username: 'alice' });
@@ -666,6 +666,25 @@ describeWithPostgres('the packed package installed into a Nest 12.4 host app', (
         status: 'active',
         session_version: 0,
       });
+    });
+
+    it("throttles the host's logins in its own handler: 5 wrong passwords, then 429 with Retry-After, for real and unknown names alike", async () => {
+      await call('POST', '/auth/register', { body: { username: 'dora', password: PASSWORD } });
+      for (const name of ['dora', 'nobody-here']) {
+        const answers: number[] = [];
+        let retryAfter: string | null = null;
+        for (let i = 0; i < 7; i++) {
+          const res = await call('POST', '/auth/login', {
+            body: { username: name, password: 'wrong-password-' + i },
+          });
+          answers.push(res.status);
+          if (res.status === 429) retryAfter = res.headers.get('retry-after');
+        }
+        expect({ name, answers }).toEqual({ name, answers: [401, 401, 401, 401, 401, 429, 429] });
+        expect(retryAfter).toMatch(/^[1-9]\d*$/);
+      }
+      // The right password during the wait is not even checked.
+      expect((await login('dora')).status).toBe(429);
     });
 
     it('mounts the admin REST module from strikeguard/rest: the host admin unblocks, a user may not', async () => {

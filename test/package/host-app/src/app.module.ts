@@ -1,7 +1,13 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AuditModule, StrikeGuard, StrikesModule, strikeguardMigrations } from 'strikeguard';
+import {
+  AuditModule,
+  LoginThrottleModule,
+  StrikeGuard,
+  StrikesModule,
+  strikeguardMigrations,
+} from 'strikeguard';
 import { StrikesAdminModule } from 'strikeguard/rest';
 import { AdminOnlyGuard } from './auth/admin-only.guard.js';
 import { AppController } from './app.controller.js';
@@ -28,6 +34,9 @@ import { UsersModule } from './users/users.module.js';
     }),
     AuditModule.forRoot({ logDir: process.env.AUDIT_LOG_DIR ?? './var/audit' }),
     StrikesModule.forRoot({}),
+    // Login throttling, keyed with a secret of the host's (here its JWT secret: the library
+    // derives its own keys from it).
+    LoginThrottleModule.forRoot({ secret: process.env.JWT_SECRET ?? '' }),
     // strikeguard's admin endpoints, behind the host's global auth guard and its own role check.
     StrikesAdminModule.register({ guards: [AdminOnlyGuard] }),
     UsersModule,

@@ -1,4 +1,13 @@
-import { BadRequestException, Body, Controller, HttpCode, HttpStatus, Post } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  HttpCode,
+  HttpStatus,
+  Post,
+  Req,
+} from '@nestjs/common';
+import { type Request } from 'express';
 import { AuthService } from './auth.service.js';
 import { Public } from './public.decorator.js';
 
@@ -32,8 +41,8 @@ export class AuthController {
   @Public()
   @HttpCode(HttpStatus.OK)
   @Post('login')
-  signIn(@Body() body: Credentials) {
+  signIn(@Req() request: Request, @Body() body: Credentials) {
     const { username, password } = credentials(body);
-    return this.authService.signIn(username, password);
+    return this.authService.signIn(request, username, password);
   }
 }
