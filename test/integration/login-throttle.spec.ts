@@ -344,6 +344,67 @@ describeWithPostgres('login throttle across two processes (issue 10)', () => {
     }, 90_000);
   });
 
+  describe('an admin clears a hard stop', () => {
+    let db: TestDatabase;
+    let services: ServiceProcess[];
+
+    beforeAll(async () => {
+      db = await createTestDatabase('sg_login');
+      services = await startPair(db, { LOGIN_ACCOUNT_LIMIT: '1000' });
+    }, 120_000);
+    afterAll(async () => {
+      await Promise.all(services?.map((s) => s.stop()) ?? []);
+      await db?.drop();
+    });
+
+    it('150 sources × 1 attempt, no trusted device: the owner is 429 until an admin clears the account', async () => {
+      const owner = await register(services[0], 'cleared');
+      const attack = await parallel(services, 150, (s, i) =>
+        login(s, owner.username, WRONG, { source: `198.19.${i >> 8}.${i & 255}` }),
+      );
+      expect(statuses(attack)).toEqual({ 401: 100, 429: 50 });
+      expectThrottled(
+        await login(services[0], owner.username, PASSWORD, { source: '203.0.113.5' }),
+      );
+
+      const token = await adminToken(services[1]);
+      const state = await request(
+        services[0].base,
+        'GET',
+        `/admin/login-throttle/users/${owner.id}`,
+        {
+          token,
+        },
+      );
+      expect(state.status).toBe(200);
+      expect(state.body).toMatchObject({
+        userId: owner.id,
+        failures: 100,
+        blockedUntil: 'infinity',
+      });
+      const cleared = await request(
+        services[1].base,
+        'DELETE',
+        `/admin/login-throttle/users/${owner.id}`,
+        {
+          token,
+        },
+      );
+      expect(cleared.status).toBe(200);
+      expect(cleared.body).toMatchObject({ userId: owner.id });
+      expect(cleared.body.lifted).toContain('hard');
+
+      // Cleared on the other instance too: there is no per-instance state to go stale.
+      expect(
+        (await login(services[0], owner.username, PASSWORD, { source: '203.0.113.5' })).status,
+      ).toBe(200);
+      const events_ = await events(db, 'auth.lockout_cleared', owner.id);
+      expect(events_).toHaveLength(1);
+      expect(events_[0].actor_id).toEqual(expect.any(String));
+      expect(events_[0].details.by).toBe('admin');
+    }, 90_000);
+  });
+
   describe('a source over its daily limit, and the sweeper', () => {
     let db: TestDatabase;
     let services: ServiceProcess[];
