@@ -7,7 +7,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
 import { AuditModule, LoginThrottleModule, StrikeGuard, StrikesModule } from '../index.js';
 import { loginThrottleSecret } from './config/login-throttle-secret.js';
-import { AuditApiModule, StrikesAdminModule } from '../rest/index.js';
+import { AuditApiModule, LoginThrottleAdminModule, StrikesAdminModule } from '../rest/index.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { AdminUsersController } from './admin/admin-users.controller.js';
 import { StrikesEnrollmentService } from './admin/strikes-enrollment.service.js';
@@ -83,6 +83,7 @@ export class AppModule {
         }),
         // The library's REST modules, behind this service's own authentication and roles.
         StrikesAdminModule.register({ guards: [JwtAuthGuard, StrikeGuard, RolesGuard] }),
+        LoginThrottleAdminModule.register({ guards: [JwtAuthGuard, StrikeGuard, RolesGuard] }),
         AuditApiModule.register({ guards: [JwtAuthGuard, StrikeGuard, RolesGuard] }),
         PassportModule,
         JwtModule.register({

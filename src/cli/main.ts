@@ -12,6 +12,10 @@ import {
 } from './audit-commands.js';
 import { type AuditSource, DatabaseSource, HttpSource } from './audit-source.js';
 import { CliError } from './cli-error.js';
+import {
+  loginThrottleClearCommand,
+  loginThrottleStatusCommand,
+} from './login-throttle-commands.js';
 import { defaultAuditLogDir, enrollMissingCommand, unblockCommand } from './strikes-commands.js';
 
 const USAGE = `strikeguard — the security team's command line
@@ -26,6 +30,9 @@ Usage:
   strikeguard strikes unblock <userId> --reason TEXT      (DATABASE_URL; records the CLI user as actor)
   strikeguard strikes enroll-missing [--users-table T] [--id-column C]
                                                           (DATABASE_URL; a counter for every user without one)
+  strikeguard login-throttle status <userId>              (DATABASE_URL; the user's login lanes and devices)
+  strikeguard login-throttle clear <userId>               (DATABASE_URL; lifts every login block of the user,
+                                                           hard stop included; recorded as auth.lockout_cleared)
 
 Where enroll-missing finds the users:
   --users-table T                  the host's users table, optionally schema.table (default users)
@@ -108,6 +115,16 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, io: Output): P
         { table: values['users-table'] ?? 'users', idColumn: values['id-column'] ?? 'id' },
         io,
       );
+  }
+  if (area === 'login-throttle' && (command === 'status' || command === 'clear')) {
+    const databaseUrl = values['database-url'] ?? env.DATABASE_URL;
+    if (!databaseUrl) {
+      throw new CliError(
+        'login-throttle commands need DATABASE_URL (with the embedded database, stop the service or use the admin API)',
+      );
+    }
+    const handler = command === 'status' ? loginThrottleStatusCommand : loginThrottleClearCommand;
+    return handler(databaseUrl, defaultAuditLogDir(env), positionals.slice(2), io);
   }
   if (area !== 'audit' || !['verify', 'search', 'tail', 'export'].includes(command ?? '')) {
     throw new CliError(`unknown command "${positionals.join(' ')}" (try --help)`);

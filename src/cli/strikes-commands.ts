@@ -1,11 +1,8 @@
-import { Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
+import { getDataSourceToken } from '@nestjs/typeorm';
 import os from 'node:os';
 import path from 'node:path';
 import { type DataSource } from 'typeorm';
 import {
-  AuditModule,
   enrollMissing,
   StrikesModule,
   StrikesService,
@@ -13,6 +10,7 @@ import {
   UsersTableError,
 } from '../index.js';
 import { type Output } from './audit-commands.js';
+import { withCliContext } from './cli-context.js';
 import { CliError } from './cli-error.js';
 
 /**
@@ -20,38 +18,17 @@ import { CliError } from './cli-error.js';
  * Its audit records go to a log file of its own (`audit-cli.log` in AUDIT_LOG_DIR) and its changes
  * reach running instances through NOTIFY, like any instance's.
  */
-async function withStrikes<T>(
+function withStrikes<T>(
   databaseUrl: string,
   auditLogDir: string,
   work: (strikes: StrikesService, dataSource: DataSource) => Promise<T>,
 ): Promise<T> {
-  @Module({
-    imports: [
-      TypeOrmModule.forRoot({
-        type: 'postgres',
-        url: databaseUrl,
-        poolSize: 2,
-        applicationName: 'strikeguard-cli',
-      }),
-      AuditModule.forRoot({ logDir: auditLogDir, logFile: 'audit-cli.log' }),
-      StrikesModule.forRoot({ sharedDatabase: false }),
-    ],
-  })
-  class CliModule {}
-  let app;
-  try {
-    app = await NestFactory.createApplicationContext(CliModule, {
-      logger: ['error'],
-      abortOnError: false,
-    });
-  } catch (error) {
-    throw new CliError(`cannot start against DATABASE_URL: ${(error as Error).message}`);
-  }
-  try {
-    return await work(app.get(StrikesService), app.get<DataSource>(getDataSourceToken()));
-  } finally {
-    await app.close();
-  }
+  return withCliContext(
+    databaseUrl,
+    auditLogDir,
+    [StrikesModule.forRoot({ sharedDatabase: false })],
+    (app) => work(app.get(StrikesService), app.get<DataSource>(getDataSourceToken())),
+  );
 }
 
 /** `strikes unblock <userId> --reason …` */

@@ -3,6 +3,7 @@
 // in the host's OpenAPI document.
 export { StrikesAdminModule } from './strikes-admin.module.js';
 export { AuditApiModule } from './audit-api.module.js';
+export { LoginThrottleAdminModule } from './login-throttle-admin.module.js';
 export {
   permissionOf,
   PERMISSION_KEY,

@@ -123,3 +123,104 @@ export const jsonSchemaDocumentSchema = {
   type: 'object',
   description: 'a JSON Schema (draft-07) of a submitted event',
 };
+
+const LOGIN_LANES = ['account', 'account_device', 'account_source', 'hard', 'source'];
+
+/** A login-throttle block: until when, `"infinity"` for a hard stop, null when not blocked. */
+const blockedUntil = {
+  type: ['string', 'null'],
+  description: 'ISO-8601 end of the block; `"infinity"`: until cleared; null: not blocked',
+  example: '2026-12-01T12:00:00.000Z',
+};
+
+/** One lane of a user's login throttle. */
+export const loginLaneSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    'lane',
+    'source',
+    'deviceId',
+    'failures',
+    'windowStart',
+    'lastFailureAt',
+    'blockedUntil',
+  ],
+  properties: {
+    lane: {
+      enum: LOGIN_LANES,
+      description:
+        '`account_source`, `account_device`: consecutive failures from one source or device; ' +
+        '`account`, `source`: failures in a window; `hard`: consecutive untrusted failures',
+    },
+    source: { ...text(64), description: 'IPv4 address or IPv6 /64 of `account_source`' },
+    deviceId: { type: ['string', 'null'], format: 'uuid', description: 'of `account_device`' },
+    failures: { type: 'integer', minimum: 0 },
+    windowStart: instant,
+    lastFailureAt: { ...instant, type: ['string', 'null'] },
+    blockedUntil,
+  },
+};
+
+/** `GET /admin/login-throttle/users/:userId`. */
+export const loginThrottleStatusSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['userId', 'failures', 'blockedUntil', 'lanes', 'trustedDevices'],
+  properties: {
+    userId: { type: 'string', maxLength: 128 },
+    failures: {
+      type: 'integer',
+      minimum: 0,
+      description: 'consecutive untrusted failures (what the hard stop counts)',
+    },
+    blockedUntil: { ...blockedUntil, description: 'when the last blocking lane ends' },
+    lanes: { type: 'array', items: loginLaneSchema },
+    trustedDevices: { type: 'integer', minimum: 0 },
+  },
+};
+
+const cleared = {
+  cleared: { type: 'integer', minimum: 0, description: 'lanes deleted' },
+  lifted: {
+    type: 'array',
+    items: { enum: LOGIN_LANES },
+    description: 'the lanes among them that were blocking',
+  },
+};
+
+/** `DELETE /admin/login-throttle/users/:userId`. */
+export const loginClearedUserSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['userId', 'cleared', 'lifted'],
+  properties: { userId: { type: 'string', maxLength: 128 }, ...cleared },
+};
+
+/** `DELETE /admin/login-throttle/sources/:ip`. */
+export const loginClearedSourceSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['source', 'cleared', 'lifted'],
+  properties: {
+    source: { type: 'string', maxLength: 64, description: 'IPv4 address or IPv6 /64' },
+    ...cleared,
+  },
+};
+
+/** A source of login failures (all accounts), as `GET /admin/login-throttle/sources` lists it. */
+export const loginSourceSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['source', 'failures', 'windowStart', 'blockedUntil'],
+  properties: {
+    source: {
+      type: 'string',
+      maxLength: 64,
+      description: 'IPv4 address, IPv6 /64 (`2001:db8:0:0::/64`), or `unknown`',
+    },
+    failures: { type: 'integer', minimum: 0, description: 'failures in the current window' },
+    windowStart: instant,
+    blockedUntil,
+  },
+};

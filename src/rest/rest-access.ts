@@ -4,7 +4,12 @@ import { type Request } from 'express';
 
 /** What a route of the REST modules does, for the host's authorisation to decide on. */
 export type StrikeguardPermission =
-  'strikes:read' | 'strikes:unblock' | 'audit:read' | 'audit:write';
+  | 'strikes:read'
+  | 'strikes:unblock'
+  | 'audit:read'
+  | 'audit:write'
+  | 'login-throttle:read'
+  | 'login-throttle:clear';
 
 /**
  * How a host protects the REST modules it mounts: its own guards (authentication first, then

@@ -22,6 +22,10 @@ const CONTRACT: Record<string, string[]> = {
   'GET /admin/strikes': ['200', '400', '401', '403', '503'],
   'GET /admin/strikes/{userId}': ['200', '400', '401', '403', '404', '503'],
   'POST /admin/strikes/{userId}/unblock': ['200', '400', '401', '403', '404', '413', '415', '503'],
+  'GET /admin/login-throttle/users/{userId}': ['200', '400', '401', '403', '503'],
+  'DELETE /admin/login-throttle/users/{userId}': ['200', '400', '401', '403', '503'],
+  'GET /admin/login-throttle/sources': ['200', '400', '401', '403', '503'],
+  'DELETE /admin/login-throttle/sources/{ip}': ['200', '400', '401', '403', '503'],
   'POST /audit/events': ['201', '400', '401', '403', '413', '415', '503'],
   'GET /audit/events': ['200', '400', '401', '403', '503'],
   'GET /audit/events/recent': ['200', '400', '401', '403', '503'],
@@ -148,6 +152,60 @@ describeWithPostgres('OpenAPI document and UI', () => {
       '/admin/strikes/{userId}/unblock',
       200,
       { token: admin, body: { reason: 'documented' } },
+    );
+    // The login throttle: lanes made by the wrong password above, then cleared.
+    const lanes = await check(
+      'GET',
+      `/admin/login-throttle/users/${registered.body.id}`,
+      '/admin/login-throttle/users/{userId}',
+      200,
+      { token: admin },
+    );
+    expect(lanes.body.lanes.length).toBeGreaterThan(0);
+    await check(
+      'GET',
+      `/admin/login-throttle/users/${'x'.repeat(129)}`,
+      '/admin/login-throttle/users/{userId}',
+      400,
+      { token: admin },
+    );
+    await check('GET', '/admin/login-throttle/sources', '/admin/login-throttle/sources', 200, {
+      token: admin,
+    });
+    await check(
+      'GET',
+      '/admin/login-throttle/sources?throttled=maybe',
+      '/admin/login-throttle/sources',
+      400,
+      { token: admin },
+    );
+    await check(
+      'DELETE',
+      '/admin/login-throttle/sources/127.0.0.1',
+      '/admin/login-throttle/sources/{ip}',
+      200,
+      { token: admin },
+    );
+    await check(
+      'DELETE',
+      '/admin/login-throttle/sources/nowhere',
+      '/admin/login-throttle/sources/{ip}',
+      400,
+      { token: admin },
+    );
+    await check(
+      'DELETE',
+      `/admin/login-throttle/users/${registered.body.id}`,
+      '/admin/login-throttle/users/{userId}',
+      200,
+      { token: admin },
+    );
+    await check(
+      'DELETE',
+      `/admin/login-throttle/users/${registered.body.id}`,
+      '/admin/login-throttle/users/{userId}',
+      403,
+      { token }, // not an admin (the other user's token died with its unblock)
     );
     await check(
       'PUT',

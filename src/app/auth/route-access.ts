@@ -11,6 +11,8 @@ const BY_PERMISSION: Record<StrikeguardPermission, { roles: Role[]; scopes: Serv
   'strikes:unblock': { roles: ['admin'], scopes: [] },
   'audit:read': { roles: ['admin', 'auditor'], scopes: ['audit:read'] },
   'audit:write': { roles: ['admin'], scopes: ['audit:write'] },
+  'login-throttle:read': { roles: ['admin'], scopes: [] },
+  'login-throttle:clear': { roles: ['admin'], scopes: [] },
 };
 
 /** The roles and scopes a route admits: its `@Roles`/`@Scopes`, or its library permission. */
