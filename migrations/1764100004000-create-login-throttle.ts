@@ -77,7 +77,8 @@ export class CreateLoginThrottle1764100004000 implements MigrationInterface {
  * - a valid device (its row exists, bound to this account, not expired): `account_device` only;
  * - otherwise `account`, `account_source`, `hard` and `source`.
  *
- * Refused when any lane is blocked now (nothing is written); the wait is the longest block.
+ * Refused when any lane is blocked now (read without a lock: nothing is locked or written); the
+ * wait is the longest block.
  * Admitted: every lane is charged one failure up front, and the blocks that failure would start
  * are set, so a racing attempt already sees them; a success refunds it (see the store).
  *
@@ -119,6 +120,23 @@ const ADMIT_FUNCTION = `
     ELSE
       lanes := ARRAY['account', 'account_source', 'hard', 'source'];
       keys := ARRAY[acct, acct || '/' || p_source, acct, p_source];
+    END IF;
+
+    -- A lane blocked now refuses at once, without a lock or a write: a flood against a blocked
+    -- lane costs an index read per lane. Refusing on a read a moment old is safe: a block only
+    -- ends by time passing or by a clear, and neither can let an attempt past a limit.
+    t := clock_timestamp();
+    SELECT coalesce(array_agg(l.lane ORDER BY l.lane), ARRAY[]::text[]),
+           max(CASE WHEN l.blocked_until = 'infinity' THEN 86400000
+               ELSE ceil(extract(epoch FROM l.blocked_until - t) * 1000)::bigint END)
+      INTO blocking, wait_ms
+      FROM login_throttle l
+      JOIN unnest(lanes, keys) AS k(lane, key) ON l.lane = k.lane AND l.key = k.key
+     WHERE l.blocked_until > t AND l.expires_at > t;
+    IF array_length(blocking, 1) > 0 THEN
+      admitted := false;
+      SELECT a.user_id INTO user_id FROM login_accounts a WHERE a.account = p_account;
+      RETURN;
     END IF;
 
     FOR i IN 1 .. array_length(lanes, 1) LOOP

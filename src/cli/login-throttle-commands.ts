@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import {
   InvalidUserIdError,
   LoginThrottleModule,
@@ -69,8 +70,10 @@ export async function loginThrottleClearCommand(
   io: Output,
 ): Promise<number> {
   const userId = userIdArgument('clear', args);
+  // The operator as the actor, as `strikes unblock` records it.
+  const actorId = `cli:${os.userInfo().username}@${os.hostname()}`;
   const result = await withThrottle(databaseUrl, auditLogDir, (throttle) =>
-    throttle.clearUser(userId, { actorId: null, via: 'cli' }),
+    throttle.clearUser(userId, { actorId, via: 'cli' }),
   );
   io.out(JSON.stringify(result));
   return 0;

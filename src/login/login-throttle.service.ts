@@ -322,7 +322,8 @@ export class LoginThrottleService implements OnModuleInit, OnApplicationShutdown
     const blocked = lanes.map((l) => l.blockedUntil).filter((b): b is string => b !== null);
     return {
       userId: id,
-      failures: lanes.find((l) => l.lane === 'hard')?.failures ?? 0,
+      // Several hard lanes when the user was tried under several names: the worst one counts.
+      failures: Math.max(0, ...lanes.filter((l) => l.lane === 'hard').map((l) => l.failures)),
       blockedUntil: blocked.includes('infinity') ? 'infinity' : (blocked.sort().at(-1) ?? null),
       lanes,
       trustedDevices,
@@ -338,7 +339,9 @@ export class LoginThrottleService implements OnModuleInit, OnApplicationShutdown
     by: { actorId: string | null; via: 'admin' | 'cli' },
   ): Promise<{ userId: string; cleared: number; lifted: LoginLane[] }> {
     const id = userKey(userId);
-    const result = await this.store.clearUser(id);
+    const { accounts, ...result } = await this.store.clearUser(id);
+    // Throttled attempts after the clear are counted apart from those before it.
+    for (const account of accounts) this.throttledEvents.closeAccount(account);
     metrics.loginLockoutsCleared.inc({ by: by.via });
     await this.audit.record({
       type: 'auth.lockout_cleared',
@@ -357,7 +360,8 @@ export class LoginThrottleService implements OnModuleInit, OnApplicationShutdown
     address: string,
     by: { actorId: string | null; via: 'admin' | 'cli' },
   ): Promise<{ source: string; cleared: number; lifted: LoginLane[] }> {
-    const source = sourceOf(address);
+    // `unknown`: the attempts that came without an address (see admit).
+    const source = address === UNKNOWN_SOURCE ? UNKNOWN_SOURCE : sourceOf(address);
     if (!source) throw new LoginAttemptInvalidError('not an IPv4 or IPv6 address');
     const result = await this.store.clearSource(source);
     metrics.loginLockoutsCleared.inc({ by: by.via });

@@ -218,14 +218,16 @@ export class LoginThrottleStore {
   }
 
   /** Deletes every lane of the user's account keys; answers the lanes that were blocked. */
-  async clearUser(userId: string): Promise<{ cleared: number; lifted: LoginLane[] }> {
+  async clearUser(
+    userId: string,
+  ): Promise<{ cleared: number; lifted: LoginLane[]; accounts: string[] }> {
     const rows = (await this.dataSource.query(
       `DELETE FROM login_throttle t USING login_accounts a
         WHERE a.account = t.account AND a.user_id = $1
-       RETURNING t.lane, t.blocked_until > now() AS blocked`,
+       RETURNING t.lane, t.blocked_until > now() AS blocked, encode(t.account, 'hex') AS account`,
       [userId],
-    )) as [{ lane: LoginLane; blocked: boolean | null }[], number];
-    return liftedOf(rows[0]);
+    )) as [{ lane: LoginLane; blocked: boolean | null; account: string }[], number];
+    return { ...liftedOf(rows[0]), accounts: [...new Set(rows[0].map((r) => r.account))] };
   }
 
   /** Deletes the source's lane and its account + source lanes. */

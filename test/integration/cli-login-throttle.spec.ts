@@ -69,7 +69,7 @@ describeWithPostgres('strikeguard CLI: login-throttle status and clear', () => {
     );
     expect(events).toEqual([
       {
-        actor_id: null,
+        actor_id: expect.stringMatching(/^cli:.+@.+/),
         entity_type: 'user',
         details: { by: 'cli', cleared: cleared.cleared, lanes: ['account_source'] },
       },

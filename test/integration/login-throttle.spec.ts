@@ -424,6 +424,17 @@ describeWithPostgres('login throttle across two processes (issue 10)', () => {
         login(s, uniqueUsername(`spray${i}`), WRONG, { source: '2001:db8:1:2::17' }),
       );
       expect(statuses(spray)).toEqual({ 401: 10, 429: 15 });
+      // A refused attempt locks and writes nothing: a blocked source spraying new names adds no rows.
+      const rows = async () =>
+        (await query<{ n: number }>(db.url, `SELECT count(*)::int AS n FROM login_throttle`))[0].n;
+      const before = await rows();
+      for (let i = 0; i < 5; i++)
+        expectThrottled(
+          await login(services[i % 2], uniqueUsername(`more${i}`), WRONG, {
+            source: '2001:db8:1:2::18',
+          }),
+        );
+      expect(await rows()).toBe(before);
       // The same /64 is the same source.
       expectThrottled(
         await login(services[1], dave.username, PASSWORD, { source: '2001:db8:1:2:ffff::1' }),
@@ -433,7 +444,7 @@ describeWithPostgres('login throttle across two processes (issue 10)', () => {
       ).toBe(200);
       expect(
         await metric(services, 'strikeguard_login_throttled_total', 'lane="source"'),
-      ).toBeGreaterThanOrEqual(16);
+      ).toBeGreaterThanOrEqual(21);
     }, 60_000);
 
     it('sweeps expired rows in batches', async () => {
