@@ -13,7 +13,7 @@ import { STRIKEGUARD_DATA_SOURCE } from '../common/data-source.provider.js';
 import { metrics } from '../common/metrics.js';
 import { sendRetryAfter } from '../common/overloaded.exception.js';
 import { userKey, type UserId } from '../strikes/user-id.js';
-import { deviceCookie, presentedDeviceToken } from './device-cookie.js';
+import { deviceCookie, MAX_DEVICE_CANDIDATES, presentedDeviceTokens } from './device-cookie.js';
 import { newDeviceId, signDeviceToken, verifyDeviceToken } from './device-token.js';
 import { type LoginAdmission, type LoginSuccess } from './login-admission.js';
 import { accountTag, LoginKeys } from './login-keys.js';
@@ -39,8 +39,8 @@ export interface LoginAttemptKeys {
   account: string;
   /** The client's IP address; null or anything that is not an IP address counts as `unknown`. */
   source: string | null;
-  /** The device token the client presented, if any. */
-  deviceToken?: string | null;
+  /** The device token the client presented, if any (or every candidate: the first valid counts). */
+  deviceToken?: string | null | string[];
 }
 
 /** A user's throttle state, as the admin API shows it. */
@@ -134,7 +134,7 @@ export class LoginThrottleService implements OnModuleInit, OnApplicationShutdown
       {
         account,
         source,
-        deviceToken: presentedDeviceToken(request, this.options.deviceCookie.name),
+        deviceToken: presentedDeviceTokens(request, this.options.deviceCookie.name),
       },
       request,
     );
@@ -150,15 +150,24 @@ export class LoginThrottleService implements OnModuleInit, OnApplicationShutdown
     if (!this.options.enabled) return this.uncounted(account);
     const source =
       (typeof attempt.source === 'string' ? sourceOf(attempt.source) : null) ?? UNKNOWN_SOURCE;
-    const deviceId = verifyDeviceToken(this.keys.deviceKey, attempt.deviceToken, account);
+    // The first candidate that verifies: an injected or stale one cannot hide the owner's.
+    const candidates = Array.isArray(attempt.deviceToken)
+      ? attempt.deviceToken
+      : [attempt.deviceToken];
+    let deviceId: string | null = null;
+    for (const candidate of candidates.slice(0, MAX_DEVICE_CANDIDATES))
+      deviceId ??= verifyDeviceToken(this.keys.deviceKey, candidate, account);
     const row = await this.store.admit(account, source, deviceId);
     if (!row.admitted) {
       metrics.loginAttempts.inc({ result: 'throttled' });
       for (const lane of row.blocking) metrics.loginThrottled.inc({ lane });
+      // A blocked source refuses every account: its refusals are counted per source, so a source
+      // spraying a new name each time still makes one event a window, not one per name.
+      const bySource = row.blocking.includes('source');
       this.throttledEvents.add({
-        key: account.toString('hex'),
-        account: accountTag(account),
-        userId: row.userId,
+        key: bySource ? `source:${source}` : account.toString('hex'),
+        account: bySource ? null : accountTag(account),
+        userId: bySource ? null : row.userId,
         lanes: row.blocking,
         source,
       });
@@ -414,8 +423,12 @@ interface SetHeader {
   append?: (name: string, value: string) => void;
 }
 
-/** The login route's own path: the cookie goes nowhere else. */
+/**
+ * The login route's own path, as the app declares it (not as the client spelt it: `/AUTH/LOGIN`
+ * matches the route, but a cookie for that path would not be sent to `/auth/login`).
+ */
 function cookiePathOf(request: Request): string {
-  const path = (request.originalUrl ?? request.url ?? '/').split('?')[0];
-  return /^\/[\x21-\x3a\x3c-\x7e]{0,255}$/.test(path) ? path : '/';
+  const route = (request as Request & { route?: { path?: unknown } }).route?.path;
+  const path = typeof route === 'string' ? `${request.baseUrl ?? ''}${route}` : '/';
+  return /^\/[\x21-\x3a\x3c-\x7e]{0,255}$/.test(path) && !/[:*?()]/.test(path) ? path : '/';
 }

@@ -66,13 +66,15 @@ export class LoginThrottleStore {
   }
 
   async admit(account: Buffer, source: string, deviceId: string | null): Promise<AdmitRow> {
-    const [row] = (await this.dataSource.query(
-      // The windows come back as text: a JS Date would drop the microseconds the refund matches on.
-      `SELECT admitted, trusted, wait_ms, blocking, user_id, started, started_until,
+    const [row] = (await retryOnDeadlock(() =>
+      this.dataSource.query(
+        // The windows come back as text: a JS Date would drop the microseconds the refund matches on.
+        `SELECT admitted, trusted, wait_ms, blocking, user_id, started, started_until,
               account_window::text AS account_window, source_window::text AS source_window
          FROM strikeguard_login_admit($1, $2, $3, $4, $5::interval, $6::interval, $7,
          $8::interval, $9, $10::interval, $11, $12::interval)`,
-      [account, source, deviceId, ...this.limits],
+        [account, source, deviceId, ...this.limits],
+      ),
     )) as RawAdmit[];
     const started = (row.started ?? []).map((lane, i) => {
       const until = row.started_until![i];
@@ -121,71 +123,81 @@ export class LoginThrottleStore {
   }): Promise<{ deviceId: string; created: boolean; lifted: LoginLane[] }> {
     const o = this.options;
     const acct = input.account.toString('hex');
-    return this.dataSource.transaction(async (manager) => {
-      const laneKey = input.deviceId
-        ? ['account_device', `${acct}/${input.deviceId}`]
-        : ['account_source', `${acct}/${input.source}`];
-      const cleared = (await manager.query(
-        `DELETE FROM login_throttle
+    return retryOnDeadlock(() =>
+      this.dataSource.transaction(async (manager) => {
+        const laneKey = input.deviceId
+          ? ['account_device', `${acct}/${input.deviceId}`]
+          : ['account_source', `${acct}/${input.source}`];
+        // Every row this settles, locked first and in the admission's order (lane, then key), so a
+        // success and a racing admission never wait on each other crosswise.
+        await manager.query(
+          `SELECT 1 FROM login_throttle
+          WHERE (lane, key) IN (('account', $3), ($1, $2), ('hard', $3), ('source', $4))
+          ORDER BY lane, key FOR UPDATE`,
+          [...laneKey, acct, input.source],
+        );
+        const cleared = (await manager.query(
+          `DELETE FROM login_throttle
           WHERE (lane = $1 AND key = $2) OR (lane = 'hard' AND key = $3)
          RETURNING lane, blocked_until > now() AS blocked`,
-        [...laneKey, acct],
-      )) as [{ lane: LoginLane; blocked: boolean | null }[], number];
-      await manager.query(
-        `UPDATE login_throttle
+          [...laneKey, acct],
+        )) as [{ lane: LoginLane; blocked: boolean | null }[], number];
+        await manager.query(
+          `UPDATE login_throttle
             SET failures = greatest(failures - 1, 0),
                 blocked_until = CASE WHEN failures - 1 < $3 THEN NULL ELSE blocked_until END,
                 trips = CASE WHEN failures - 1 < $3 AND blocked_until IS NOT NULL
                              THEN greatest(trips - 1, 0) ELSE trips END
           WHERE lane = 'account' AND key = $1 AND window_start = $2::timestamptz`,
-        [acct, input.accountWindow, o.accountLimit],
-      );
-      await manager.query(
-        `UPDATE login_throttle
+          [acct, input.accountWindow, o.accountLimit],
+        );
+        await manager.query(
+          `UPDATE login_throttle
             SET failures = greatest(failures - 1, 0),
                 blocked_until = CASE WHEN failures - 1 < $3 THEN NULL ELSE blocked_until END
           WHERE lane = 'source' AND key = $1 AND window_start = $2::timestamptz`,
-        [input.source, input.sourceWindow, o.sourceLimit],
-      );
-      await manager.query(
-        `INSERT INTO login_accounts (account, user_id) VALUES ($1, $2)
+          [input.source, input.sourceWindow, o.sourceLimit],
+        );
+        await manager.query(
+          `INSERT INTO login_accounts (account, user_id) VALUES ($1, $2)
          ON CONFLICT (account) DO UPDATE SET user_id = EXCLUDED.user_id, updated_at = now()
           WHERE login_accounts.user_id <> EXCLUDED.user_id`,
-        [input.account, input.userId],
-      );
-      const ttl = `${o.deviceTtlSeconds} seconds`;
-      let deviceId = input.deviceId;
-      if (deviceId) {
-        const [, touched] = (await manager.query(
-          `UPDATE login_devices SET last_used_at = now(), expires_at = now() + $3::interval
-            WHERE id = $1 AND user_id = $2 AND account = $4`,
-          [deviceId, input.userId, ttl, input.account],
-        )) as [unknown, number];
-        // A device of an earlier account of the same name (deleted, re-registered) is not this
-        // user's: forget it and trust the device afresh.
-        if (touched === 0) {
-          await manager.query(`DELETE FROM login_devices WHERE id = $1`, [deviceId]);
-          deviceId = null;
-        }
-      }
-      const created = deviceId === null;
-      if (created) {
-        deviceId = input.newDeviceId;
-        await manager.query(
-          `INSERT INTO login_devices (id, account, user_id, expires_at)
-           VALUES ($1, $2, $3, now() + $4::interval)`,
-          [deviceId, input.account, input.userId, ttl],
+          [input.account, input.userId],
         );
-        await manager.query(
-          `DELETE FROM login_devices WHERE id IN (
+        const ttl = `${o.deviceTtlSeconds} seconds`;
+        let deviceId = input.deviceId;
+        if (deviceId) {
+          const [, touched] = (await manager.query(
+            `UPDATE login_devices SET last_used_at = now(), expires_at = now() + $3::interval
+            WHERE id = $1 AND user_id = $2 AND account = $4`,
+            [deviceId, input.userId, ttl, input.account],
+          )) as [unknown, number];
+          // A device of an earlier account of the same name (deleted, re-registered) is not this
+          // user's: forget it and trust the device afresh.
+          if (touched === 0) {
+            await manager.query(`DELETE FROM login_devices WHERE id = $1`, [deviceId]);
+            deviceId = null;
+          }
+        }
+        const created = deviceId === null;
+        if (created) {
+          deviceId = input.newDeviceId;
+          await manager.query(
+            `INSERT INTO login_devices (id, account, user_id, expires_at)
+           VALUES ($1, $2, $3, now() + $4::interval)`,
+            [deviceId, input.account, input.userId, ttl],
+          );
+          await manager.query(
+            `DELETE FROM login_devices WHERE id IN (
              SELECT id FROM login_devices WHERE user_id = $1
               ORDER BY last_used_at DESC, created_at DESC OFFSET $2)`,
-          [input.userId, o.devicesPerUser],
-        );
-      }
-      const lifted = cleared[0].filter((r) => r.blocked).map((r) => r.lane);
-      return { deviceId: deviceId!, created, lifted };
-    });
+            [input.userId, o.devicesPerUser],
+          );
+        }
+        const lifted = cleared[0].filter((r) => r.blocked).map((r) => r.lane);
+        return { deviceId: deviceId!, created, lifted };
+      }),
+    );
   }
 
   /** The lanes of every account key the user has logged in (or failed to) under. */
@@ -221,21 +233,25 @@ export class LoginThrottleStore {
   async clearUser(
     userId: string,
   ): Promise<{ cleared: number; lifted: LoginLane[]; accounts: string[] }> {
-    const rows = (await this.dataSource.query(
-      `DELETE FROM login_throttle t USING login_accounts a
+    const rows = (await retryOnDeadlock(() =>
+      this.dataSource.query(
+        `DELETE FROM login_throttle t USING login_accounts a
         WHERE a.account = t.account AND a.user_id = $1
        RETURNING t.lane, t.blocked_until > now() AS blocked, encode(t.account, 'hex') AS account`,
-      [userId],
+        [userId],
+      ),
     )) as [{ lane: LoginLane; blocked: boolean | null; account: string }[], number];
     return { ...liftedOf(rows[0]), accounts: [...new Set(rows[0].map((r) => r.account))] };
   }
 
   /** Deletes the source's lane and its account + source lanes. */
   async clearSource(source: string): Promise<{ cleared: number; lifted: LoginLane[] }> {
-    const rows = (await this.dataSource.query(
-      `DELETE FROM login_throttle WHERE source = $1 AND lane IN ('source', 'account_source')
+    const rows = (await retryOnDeadlock(() =>
+      this.dataSource.query(
+        `DELETE FROM login_throttle WHERE source = $1 AND lane IN ('source', 'account_source')
        RETURNING lane, blocked_until > now() AS blocked`,
-      [source],
+        [source],
+      ),
     )) as [{ lane: LoginLane; blocked: boolean | null }[], number];
     return liftedOf(rows[0]);
   }
@@ -332,4 +348,25 @@ function liftedOf(rows: { lane: LoginLane; blocked: boolean | null }[]): {
   lifted: LoginLane[];
 } {
   return { cleared: rows.length, lifted: rows.filter((r) => r.blocked).map((r) => r.lane) };
+}
+
+/** PostgreSQL's deadlock_detected: the statement was rolled back whole and may run again. */
+const DEADLOCK = '40P01';
+
+/**
+ * Runs a statement (or transaction) again when PostgreSQL broke a deadlock by aborting it. Lock
+ * orders are kept consistent, so this is a safety net (admin clears delete in table order), never
+ * the normal path; each try is atomic, so a retry never charges twice.
+ */
+async function retryOnDeadlock<T>(run: () => Promise<T>, tries = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      const code =
+        (error as { code?: string; driverError?: { code?: string } }).code ??
+        (error as { driverError?: { code?: string } }).driverError?.code;
+      if (code !== DEADLOCK || attempt >= tries) throw error;
+    }
+  }
 }

@@ -19,7 +19,8 @@ const MAX_TRIES = 30;
 interface Window {
   key: string;
   userId: string | null;
-  account: string;
+  /** null: a window of a source (its refusals on any account). */
+  account: string | null;
   lanes: Set<LoginLane>;
   sources: Set<string>;
   count: number;
@@ -53,7 +54,7 @@ export class ThrottledEventsCoalescer implements OnModuleInit, BeforeApplication
 
   add(entry: {
     key: string;
-    account: string;
+    account: string | null;
     userId: string | null;
     lanes: LoginLane[];
     source: string;
@@ -163,11 +164,11 @@ function eventOf(window: Window): AuditEvent {
     userId: window.userId ?? 'unknown',
     outcome: 'denied',
     threat: 'medium',
-    entityType: 'user',
-    targetId: window.userId,
+    entityType: window.account === null ? 'source' : 'user',
+    targetId: window.account === null ? [...window.sources][0] : window.userId,
     description: `${window.count} login attempt(s) refused without checking the password`,
     details: {
-      account: window.account,
+      ...(window.account !== null ? { account: window.account } : {}),
       count: window.count,
       lanes: [...window.lanes].sort(),
       sources: [...window.sources].sort(),

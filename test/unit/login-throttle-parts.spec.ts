@@ -1,4 +1,4 @@
-import { presentedDeviceToken, deviceCookie } from '../../src/login/device-cookie.js';
+import { presentedDeviceTokens, deviceCookie } from '../../src/login/device-cookie.js';
 import { signDeviceToken, verifyDeviceToken } from '../../src/login/device-token.js';
 import { LoginKeys } from '../../src/login/login-keys.js';
 import { sourceOf } from '../../src/login/login-source.js';
@@ -92,16 +92,20 @@ describe('device tokens', () => {
     expect(verifyDeviceToken(keys.deviceKey, value, alice)).toBeNull();
   });
 
-  it('are read from the header first, then from the cookie', () => {
-    expect(presentedDeviceToken({ headers: { 'x-device-token': 'h' } }, 'sg_device')).toBe('h');
-    expect(
-      presentedDeviceToken({ headers: { cookie: 'a=1; sg_device=c; b=2' } }, 'sg_device'),
-    ).toBe('c');
-    expect(presentedDeviceToken({ headers: { cookie: 'xsg_device=c' } }, 'sg_device')).toBeNull();
-    expect(presentedDeviceToken({ headers: {} }, 'sg_device')).toBeNull();
-    expect(
-      presentedDeviceToken({ headers: { cookie: 'sg_device=' + 'x'.repeat(500) } }, 'sg_device'),
-    ).toBeNull();
+  it('are read from the header first, then from every cookie of that name', () => {
+    const read = (headers: Record<string, string>) =>
+      presentedDeviceTokens({ headers }, 'sg_device');
+    expect(read({ 'x-device-token': 'h' })).toEqual(['h']);
+    expect(read({ cookie: 'a=1; sg_device=c; b=2' })).toEqual(['c']);
+    expect(read({ 'x-device-token': 'junk', cookie: 'sg_device=x; sg_device=y' })).toEqual([
+      'junk',
+      'x',
+      'y',
+    ]);
+    expect(read({ cookie: 'xsg_device=c' })).toEqual([]);
+    expect(read({})).toEqual([]);
+    expect(read({ cookie: 'sg_device=' + 'x'.repeat(500) })).toEqual([]);
+    expect(read({ cookie: Array(50).fill('sg_device=t').join('; ') })).toHaveLength(4);
   });
 
   it('go into a cookie that scripts and other sites never see', () => {

@@ -8,6 +8,7 @@ import { PasswordHasher } from './password-hasher.js';
 import { type Request } from 'express';
 import {
   AuditService,
+  defaultNormalizeAccount,
   LoginThrottleService,
   StrikeRefusalException,
   StrikesService,
@@ -50,7 +51,8 @@ export class AuthService {
     password: string,
   ): Promise<{ accessToken: string; expiresIn: number; deviceToken: string | null }> {
     const attempt = await this.throttle.admit(request, username);
-    const user = await this.users.findByUsername(username);
+    // Looked up under exactly the name the throttle counted: no spelling gets lanes of its own.
+    const user = await this.users.findByLoginName(defaultNormalizeAccount(username));
     const valid = await this.hasher.verify(user?.passwordHash ?? null, password);
     if (!user || !valid || user.status !== 'active') {
       await attempt.failed(

@@ -70,6 +70,20 @@ export class UsersRepository {
       .getOne();
   }
 
+  /**
+   * The user a login name names, already normalised (`defaultNormalizeAccount`: NFKC, lower case)
+   * the way the login throttle keys it: compared as given, so no spelling finds a user under a
+   * key of its own (PostgreSQL's lower() folds `İ` to `i`, JavaScript's does not).
+   */
+  findByLoginName(normalized: string): Promise<UserEntity | null> {
+    if (normalized.includes('\u0000')) return Promise.resolve(null); // PostgreSQL text has no NUL
+    return this.dataSource
+      .getRepository(UserEntity)
+      .createQueryBuilder('u')
+      .where('lower(u.username) = :normalized', { normalized })
+      .getOne();
+  }
+
   findById(id: string): Promise<UserEntity | null> {
     if (!UUID.test(id)) return Promise.resolve(null);
     return this.dataSource.getRepository(UserEntity).findOneBy({ id });

@@ -63,6 +63,11 @@ export class UsersService {
     return this.users.findByUsername(username);
   }
 
+  /** The user of a login name, normalised as the login throttle keys it (see the repository). */
+  findByLoginName(normalized: string): Promise<UserEntity | null> {
+    return this.users.findByLoginName(normalized);
+  }
+
   findById(id: string): Promise<UserEntity | null> {
     return this.users.findById(id);
   }
