@@ -9,7 +9,14 @@ import pg from 'pg';
 import { type UnchainedRecord } from '../src/audit/audit-record.js';
 import { RECORD_SELECT } from '../src/audit/audit-store.js';
 import { AuditVerifier } from '../src/audit/audit-verifier.js';
-import { IN_PROCESS_INSTANCE, startInProcessStrikes, startPeer } from './lib/in-process.js';
+import {
+  IN_PROCESS_INSTANCE,
+  POOL_SIZE,
+  startInProcessLogin,
+  startInProcessStrikes,
+  startLoginPeer,
+  startPeer,
+} from './lib/in-process.js';
 import { load, type LoadResult } from './lib/load.js';
 import { connectClients, rawIngest, rawStrikes, timedWorkers } from './lib/raw.js';
 import { bareVerifyLoop, generateHistory, HISTORY_KINDS, HISTORY_USERS } from './lib/records.js';
@@ -43,6 +50,8 @@ const settings = {
   connections: 32,
   batchConnections: 8,
   batchSize: 500,
+  /** login_throttle: sources the 1,000 accounts are tried from (4,000 account + source lanes). */
+  loginSources: 4,
 };
 const only = option('only')?.split(',');
 const keepDb = flag('keep-db');
@@ -102,7 +111,14 @@ interface Figure {
   latency_ms?: { a?: { p50: number; p99: number }; b?: { p50: number; p99: number } };
   peak_rss_mib?: number;
   rounds: { a: number; b: number }[];
+  /** Further baselines, run in the same rounds after A and B, reported but not the target. */
+  extra?: Record<string, { what: string; value: number; a_over: number; rounds: number[] }>;
   notes?: string[];
+}
+
+interface Side {
+  what: string;
+  run: (seconds: number) => Promise<Run>;
 }
 
 const results: Record<string, unknown> = {};
@@ -114,17 +130,25 @@ async function figure(
   spec: {
     unit: string;
     target: number;
-    a: { what: string; run: (seconds: number) => Promise<Run> };
-    b: { what: string; run: (seconds: number) => Promise<Run> };
+    a: Side;
+    b: Side;
     warm?: boolean;
+    /** Baselines for information, by name: each round runs them after A and B. */
+    extra?: Record<string, Side>;
   },
 ): Promise<void> {
-  log(`${name}: A = ${spec.a.what}; B = ${spec.b.what}`);
+  const extra = Object.entries(spec.extra ?? {});
+  log(
+    `${name}: A = ${spec.a.what}; B = ${spec.b.what}` +
+      extra.map(([n, side]) => `; ${n} = ${side.what}`).join(''),
+  );
   if (spec.warm !== false) {
     await spec.a.run(settings.warmSeconds);
     await spec.b.run(settings.warmSeconds);
+    for (const [, side] of extra) await side.run(settings.warmSeconds);
   }
   const runs: { a: Run; b: Run }[] = [];
+  const extraRuns: Record<string, Run[]> = Object.fromEntries(extra.map(([n]) => [n, []]));
   for (let round = 0; round < settings.rounds; round++) {
     let a: Run;
     let b: Run;
@@ -136,8 +160,12 @@ async function figure(
       a = await spec.a.run(settings.seconds);
     }
     runs.push({ a, b });
+    for (const [n, side] of extra) extraRuns[n].push(await side.run(settings.seconds));
     log(
       `  round ${round + 1}: A ${fmt(a.rate)} ${spec.unit}${lat(a)}, B ${fmt(b.rate)} ${spec.unit}${lat(b)}` +
+        extra
+          .map(([n]) => `, ${n} ${fmt(extraRuns[n][round].rate)}${lat(extraRuns[n][round])}`)
+          .join('') +
         (a.unexpected || b.unexpected
           ? ` (unexpected responses: A ${a.unexpected ?? 0} ${JSON.stringify(a.statuses ?? {})}, B ${b.unexpected ?? 0})`
           : ''),
@@ -166,6 +194,21 @@ async function figure(
     latency_ms: { a: latencyOf('a'), b: latencyOf('b') },
     rounds: runs.map((r) => ({ a: round(r.a.rate, 1), b: round(r.b.rate, 1) })),
   };
+  if (extra.length)
+    result.extra = Object.fromEntries(
+      extra.map(([n, side]) => {
+        const value = median(extraRuns[n].map((r) => r.rate));
+        return [
+          n,
+          {
+            what: side.what,
+            value: round(value, 1),
+            a_over: round(a / value, 3),
+            rounds: extraRuns[n].map((r) => round(r.rate, 1)),
+          },
+        ];
+      }),
+    );
   if (peaks.length) {
     result.peak_rss_mib = round(Math.max(...(peaks as number[])), 1);
     rssPeaks[name] = result.peak_rss_mib;
@@ -174,7 +217,10 @@ async function figure(
   figures[name] = result;
   results[name] = result;
   log(
-    `  ${name}: ratio ${result.ratio} (target ≥ ${spec.target}: ${result.met ? 'met' : 'MISSED'})`,
+    `  ${name}: ratio ${result.ratio} (target ≥ ${spec.target}: ${result.met ? 'met' : 'MISSED'})` +
+      Object.entries(result.extra ?? {})
+        .map(([n, x]) => `; A/${n} ${x.a_over} (${n} ${fmt(x.value)} ${spec.unit})`)
+        .join(''),
   );
 }
 
@@ -276,6 +322,8 @@ async function main(): Promise<void> {
     const setup = await pool.connect();
     const { users, admin } = await createUsers(setup, settings.users);
     const pgVersion = (await setup.query('SHOW server_version')).rows[0].server_version as string;
+    // Off on some servers (this machine's): dead row versions then pile up for the whole run.
+    const pgAutovacuum = (await setup.query('SHOW autovacuum')).rows[0].autovacuum as string;
     setup.release();
     const userIds = users.map((u) => u.id);
     const userTokens = users.map((u) => u.token);
@@ -708,6 +756,9 @@ async function main(): Promise<void> {
       }
     }
 
+    // -- in-process: login admissions vs rate-limiter-flexible's login recipe ---------------------
+    if (wanted('login_throttle')) await loginThrottleFigure(db.url, path.join(tmp, 'login-audit'));
+
     results.meta = {
       mode: settings.mode,
       rounds: settings.rounds,
@@ -716,8 +767,10 @@ async function main(): Promise<void> {
       users: settings.users,
       connections: settings.connections,
       batch_connections: settings.batchConnections,
+      login_sources: settings.loginSources,
       node: process.version,
       postgres: pgVersion,
+      postgres_autovacuum: pgAutovacuum,
       cpus: os.cpus().length,
       date: new Date().toISOString(),
       load_average_at_start: loadAtStart,
@@ -738,6 +791,101 @@ async function main(): Promise<void> {
   log(`wrote ${path.relative(process.cwd(), RESULTS_FILE)}`);
   if (cpuProfile)
     log(`CPU profiles of the service in ${path.relative(process.cwd(), PROFILE_DIR)}`);
+}
+
+/**
+ * login_throttle: failed-login admissions in-process (`LoginThrottleService.admitAttempt`, one
+ * `strikeguard_login_admit` call: 4 lanes locked, checked and pre-charged) against
+ * rate-limiter-flexible's login recipe on the same 4 keys (4 consume(), awaited together). Every
+ * attempt is admitted: the limits are at their maxima (LOGIN_LIMITS). Attempt n tries account
+ * n mod 1,000 from source (n + ⌊n / 1,000⌋) mod 4, so each account is tried from every source
+ * and the 32 callers spread over the 4 sources. Each run checks that every admission (and every
+ * consume()) was charged to its 4 lanes. failed() is not called: it only settles (records which
+ * user the account is, and the `auth.login_failed` audit event); admissions are what is measured.
+ */
+async function loginThrottleFigure(url: string, logDir: string): Promise<void> {
+  const accounts = settings.users;
+  const sources = Array.from({ length: settings.loginSources }, (_, i) => `198.51.100.${i + 1}`);
+  const keys = (n: number) => ({
+    account: `bench-login-${n % accounts}`,
+    source: sources[(n + Math.floor(n / accounts)) % sources.length],
+  });
+  const inProcess = await startInProcessLogin(url, logDir);
+  const peer = await startLoginPeer(url);
+  const check = new pg.Client({ connectionString: url });
+  await check.connect();
+  /** Sum of the charges of every lane (each admission or consume() adds 1 to its lane's row). */
+  const charges = async (tables: string[]) => {
+    let sum = 0;
+    for (const t of tables) {
+      const column = t === 'login_throttle' ? 'failures' : 'points';
+      const { rows } = await check.query(`SELECT coalesce(sum(${column}), 0)::int8 AS n FROM ${t}`);
+      sum += Number(rows[0].n);
+    }
+    return sum;
+  };
+  const charged =
+    (tables: string[], lanes: number, op: (n: number) => Promise<unknown>) =>
+    async (seconds: number): Promise<Run> => {
+      const before = await charges(tables);
+      let next = 0;
+      const run = await timedWorkers(settings.connections, seconds, async () => {
+        await op(next++);
+        return 1;
+      });
+      const after = await charges(tables);
+      if (after - before !== run.count * lanes)
+        throw new Error(
+          `${run.count} attempts should have charged ${run.count * lanes} to their lanes, ${after - before} were`,
+        );
+      return run;
+    };
+  const peerTables = [
+    'login_fail_account',
+    'login_fail_consecutive_account_source',
+    'login_fail_consecutive_account',
+    'login_fail_source_per_day',
+  ];
+  const callers = `${settings.connections} callers, ${accounts.toLocaleString('en-US')} accounts × ${sources.length} sources`;
+  try {
+    await figure('login_throttle', {
+      unit: 'attempts/s',
+      target: 1.0,
+      a: {
+        what: `LoginThrottleService.admitAttempt({account, source}) in-process, ${callers}: one strikeguard_login_admit (4 lanes locked, checked, pre-charged), every attempt admitted, not settled`,
+        run: charged(['login_throttle'], 4, async (n) => {
+          const admission = await inProcess.login.admitAttempt(keys(n));
+          if (admission.trusted) throw new Error('an attempt without a device token was trusted');
+        }),
+      },
+      b: {
+        what: `rate-limiter-flexible login recipe, same callers and keys: 4 RateLimiterPostgres.consume() (account, account + source, account consecutive, source per day) under Promise.all, pool of ${POOL_SIZE}`,
+        run: charged(peerTables, 4, (n) => {
+          const k = keys(n);
+          return peer.attempt(k.account, k.source);
+        }),
+      },
+      extra: {
+        B1: {
+          what: 'one consume() per attempt (the account + source limiter only)',
+          run: charged([peerTables[1]], 1, (n) => {
+            const k = keys(n);
+            return peer.single(k.account, k.source);
+          }),
+        },
+      },
+    });
+    const { rows } = await check.query(
+      `SELECT count(*)::int AS lanes, count(*) FILTER (WHERE blocked_until IS NOT NULL)::int AS blocked
+         FROM login_throttle`,
+    );
+    log(`  login_throttle: ${rows[0].lanes} lanes in login_throttle, ${rows[0].blocked} blocked`);
+    if (rows[0].blocked) throw new Error('a login lane was blocked during the run: limits too low');
+  } finally {
+    await check.end();
+    await peer.close();
+    await inProcess.close();
+  }
 }
 
 /**
@@ -813,6 +961,9 @@ function printTable(): void {
       `GET /audit/events p95 at ${q.records.toLocaleString('en-US')} records: by userId ${q.by_user.p95} ms, ` +
         `by details.orderId ${q.by_details_key.p95} ms, by details.kind (2% of records) ${q.by_details_common.p95} ms`,
     );
+  for (const [name, f] of Object.entries(figures))
+    for (const [n, x] of Object.entries(f.extra ?? {}))
+      console.log(`${name} ${n} (${x.what}): ${fmt(x.value)} ${f.unit}, A/${n} ${x.a_over}`);
   const v = results.verify_table_only as { value: number } | undefined;
   if (v) console.log(`in-process verification without the log file: ${fmt(v.value)} records/s`);
   console.log('');
