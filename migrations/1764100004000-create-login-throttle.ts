@@ -111,9 +111,13 @@ const ADMIT_FUNCTION = `
     lim integer;
     exp integer;
   BEGIN
-    trusted := p_device IS NOT NULL AND EXISTS (
-      SELECT 1 FROM login_devices d
-       WHERE d.id = p_device AND d.account = p_account AND d.expires_at > clock_timestamp());
+    -- Without a device token, no statement for it.
+    trusted := false;
+    IF p_device IS NOT NULL THEN
+      trusted := EXISTS (
+        SELECT 1 FROM login_devices d
+         WHERE d.id = p_device AND d.account = p_account AND d.expires_at > clock_timestamp());
+    END IF;
     IF trusted THEN
       lanes := ARRAY['account_device'];
       keys := ARRAY[acct || '/' || p_device::text];
@@ -122,37 +126,52 @@ const ADMIT_FUNCTION = `
       keys := ARRAY[acct, acct || '/' || p_source, acct, p_source];
     END IF;
 
-    -- A lane blocked now refuses at once, without a lock or a write: a flood against a blocked
-    -- lane costs an index read per lane. Refusing on a read a moment old is safe: a block only
-    -- ends by time passing or by a clear, and neither can let an attempt past a limit.
+    -- The lanes that exist, locked in one statement, in the one order (lane, then key). A lane
+    -- blocked now refuses at once, before anything is inserted or written: a flood against a
+    -- blocked lane (a blocked source spraying new names) locks rows and adds none.
+    SELECT coalesce(array_agg(s.x ORDER BY (s.x).lane, (s.x).key), ARRAY[]::login_throttle[])
+      INTO rows
+      FROM (SELECT l AS x FROM login_throttle l
+              JOIN unnest(lanes, keys) AS k(lane, key) ON l.lane = k.lane AND l.key = k.key
+             ORDER BY l.lane, l.key FOR UPDATE OF l) s;
     t := clock_timestamp();
-    SELECT coalesce(array_agg(l.lane ORDER BY l.lane), ARRAY[]::text[]),
-           max(CASE WHEN l.blocked_until = 'infinity' THEN 86400000
-               ELSE ceil(extract(epoch FROM l.blocked_until - t) * 1000)::bigint END)
-      INTO blocking, wait_ms
-      FROM login_throttle l
-      JOIN unnest(lanes, keys) AS k(lane, key) ON l.lane = k.lane AND l.key = k.key
-     WHERE l.blocked_until > t AND l.expires_at > t;
+    blocking := ARRAY[]::text[];
+    wait_ms := 0;
+    FOR i IN 1 .. coalesce(array_length(rows, 1), 0) LOOP
+      r := rows[i];
+      IF r.blocked_until > t AND r.expires_at > t THEN
+        blocking := blocking || r.lane;
+        wait_ms := greatest(wait_ms, CASE WHEN r.blocked_until = 'infinity' THEN 86400000
+                   ELSE ceil(extract(epoch FROM r.blocked_until - t) * 1000)::bigint END);
+      END IF;
+    END LOOP;
     IF array_length(blocking, 1) > 0 THEN
       admitted := false;
       SELECT a.user_id INTO user_id FROM login_accounts a WHERE a.account = p_account;
       RETURN;
     END IF;
 
-    FOR i IN 1 .. array_length(lanes, 1) LOOP
-      LOOP -- again if the sweeper deleted the row between the two statements
-        INSERT INTO login_throttle AS l (lane, key, account, source, window_start, expires_at)
-        VALUES (lanes[i], keys[i],
-                CASE WHEN lanes[i] = 'source' THEN NULL ELSE p_account END,
-                CASE WHEN lanes[i] IN ('account_source', 'source') THEN p_source END,
-                clock_timestamp(), clock_timestamp() + p_retention)
-        ON CONFLICT (lane, key) DO NOTHING;
-        SELECT * INTO r FROM login_throttle l
-         WHERE l.lane = lanes[i] AND l.key = keys[i] FOR UPDATE;
-        EXIT WHEN FOUND;
+    -- Lanes seen for the first time: inserted (or, when a racing attempt inserted one first,
+    -- locked), in the same order. Such a lane's row is new, so it blocks nothing.
+    IF coalesce(array_length(rows, 1), 0) < array_length(lanes, 1) THEN
+      rows := ARRAY[]::login_throttle[];
+      FOR i IN 1 .. array_length(lanes, 1) LOOP
+        LOOP -- again if the sweeper deleted the row between the two statements
+          SELECT * INTO r FROM login_throttle l
+           WHERE l.lane = lanes[i] AND l.key = keys[i] FOR UPDATE;
+          EXIT WHEN FOUND;
+          INSERT INTO login_throttle AS l (lane, key, account, source, window_start, expires_at)
+          VALUES (lanes[i], keys[i],
+                  CASE WHEN lanes[i] = 'source' THEN NULL ELSE p_account END,
+                  CASE WHEN lanes[i] IN ('account_source', 'source') THEN p_source END,
+                  clock_timestamp(), clock_timestamp() + p_retention)
+          ON CONFLICT (lane, key) DO NOTHING
+          RETURNING * INTO r;
+          EXIT WHEN FOUND;
+        END LOOP;
+        rows := rows || r;
       END LOOP;
-      rows := rows || r;
-    END LOOP;
+    END IF;
 
     -- Every lane is locked: decide on the clock as it is now.
     t := clock_timestamp();
@@ -179,8 +198,9 @@ const ADMIT_FUNCTION = `
       rows[i] := r;
     END LOOP;
 
-    SELECT a.user_id INTO user_id FROM login_accounts a WHERE a.account = p_account;
     IF NOT admitted THEN
+      -- Who the account is matters to a refusal's event only: not looked up for an admission.
+      SELECT a.user_id INTO user_id FROM login_accounts a WHERE a.account = p_account;
       RETURN;
     END IF;
 
@@ -219,11 +239,14 @@ const ADMIT_FUNCTION = `
         CASE WHEN r.lane = 'account' THEN r.window_start + p_account_window
              WHEN r.lane = 'source' THEN r.window_start + p_source_window
              ELSE t END) + p_retention;
-      UPDATE login_throttle l
-         SET failures = r.failures, trips = r.trips, window_start = r.window_start,
-             last_failure_at = r.last_failure_at, blocked_until = r.blocked_until,
-             expires_at = r.expires_at
-       WHERE l.lane = r.lane AND l.key = r.key;
+      rows[i] := r;
     END LOOP;
+    -- Every lane charged in one statement (the rows are locked already).
+    UPDATE login_throttle l
+       SET failures = n.failures, trips = n.trips, window_start = n.window_start,
+           last_failure_at = n.last_failure_at, blocked_until = n.blocked_until,
+           expires_at = n.expires_at
+      FROM unnest(rows) AS n
+     WHERE l.lane = n.lane AND l.key = n.key;
   END
   $fn$`;

@@ -14,7 +14,7 @@ export interface AdmitRow {
   /** Milliseconds until every blocking lane is clear (0 when admitted). */
   waitMs: number;
   blocking: LoginLane[];
-  /** The host's user id of the account, when an earlier attempt told it. */
+  /** The host's user id of the account, when an earlier attempt told it (refusals only). */
   userId: string | null;
   /** Lanes this attempt's pre-charge blocks, if it fails, and until when (null: indefinitely). */
   started: { lane: LoginLane; until: Date | null }[];
