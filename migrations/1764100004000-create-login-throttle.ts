@@ -33,11 +33,13 @@ export class CreateLoginThrottle1764100004000 implements MigrationInterface {
         blocked_until   timestamptz,
         expires_at      timestamptz NOT NULL,
         PRIMARY KEY (lane, key)
-      )`);
+      ) WITH (fillfactor = 80)`);
     await db.query(
       `CREATE INDEX login_throttle_account_idx ON login_throttle (account) WHERE account IS NOT NULL`,
     );
-    await db.query(`CREATE INDEX login_throttle_expires_idx ON login_throttle (expires_at)`);
+    // No index on expires_at (or on any column an attempt changes): every charge is then a HOT
+    // update in the row's own page (fillfactor leaves it room), with no index entry written. The
+    // sweeper scans the table for expired rows instead, once a minute.
     await db.query(
       `CREATE INDEX login_throttle_source_idx ON login_throttle (source, lane) WHERE source IS NOT NULL`,
     );
@@ -126,52 +128,55 @@ const ADMIT_FUNCTION = `
       keys := ARRAY[acct, acct || '/' || p_source, acct, p_source];
     END IF;
 
-    -- The lanes that exist, locked in one statement, in the one order (lane, then key). A lane
-    -- blocked now refuses at once, before anything is inserted or written: a flood against a
-    -- blocked lane (a blocked source spraying new names) locks rows and adds none.
-    SELECT coalesce(array_agg(s.x ORDER BY (s.x).lane, (s.x).key), ARRAY[]::login_throttle[])
-      INTO rows
-      FROM (SELECT l AS x FROM login_throttle l
-              JOIN unnest(lanes, keys) AS k(lane, key) ON l.lane = k.lane AND l.key = k.key
-             ORDER BY l.lane, l.key FOR UPDATE OF l) s;
+    -- First, without a lock: a lane blocked now refuses at once, before anything is locked,
+    -- inserted or written (a blocked source spraying new names adds no rows). The lanes are named
+    -- by their primary keys (a trusted attempt's missing ones are NULL and match nothing), so the
+    -- statement's cached plan is index lookups whatever the table's size.
     t := clock_timestamp();
-    blocking := ARRAY[]::text[];
-    wait_ms := 0;
-    FOR i IN 1 .. coalesce(array_length(rows, 1), 0) LOOP
-      r := rows[i];
-      IF r.blocked_until > t AND r.expires_at > t THEN
-        blocking := blocking || r.lane;
-        wait_ms := greatest(wait_ms, CASE WHEN r.blocked_until = 'infinity' THEN 86400000
-                   ELSE ceil(extract(epoch FROM r.blocked_until - t) * 1000)::bigint END);
-      END IF;
-    END LOOP;
+    SELECT coalesce(array_agg(l.lane ORDER BY l.lane), ARRAY[]::text[]),
+           coalesce(max(CASE WHEN l.blocked_until = 'infinity' THEN 86400000
+                        ELSE ceil(extract(epoch FROM l.blocked_until - t) * 1000)::bigint END), 0)
+      INTO blocking, wait_ms
+      FROM login_throttle l
+     WHERE (l.lane, l.key) IN ((lanes[1], keys[1]), (lanes[2], keys[2]),
+                               (lanes[3], keys[3]), (lanes[4], keys[4]))
+       AND l.blocked_until > t AND l.expires_at > t;
     IF array_length(blocking, 1) > 0 THEN
       admitted := false;
       SELECT a.user_id INTO user_id FROM login_accounts a WHERE a.account = p_account;
       RETURN;
     END IF;
 
-    -- Lanes seen for the first time: inserted (or, when a racing attempt inserted one first,
-    -- locked), in the same order. Such a lane's row is new, so it blocks nothing.
-    IF coalesce(array_length(rows, 1), 0) < array_length(lanes, 1) THEN
-      rows := ARRAY[]::login_throttle[];
-      FOR i IN 1 .. array_length(lanes, 1) LOOP
-        LOOP -- again if the sweeper deleted the row between the two statements
-          SELECT * INTO r FROM login_throttle l
-           WHERE l.lane = lanes[i] AND l.key = keys[i] FOR UPDATE;
-          EXIT WHEN FOUND;
-          INSERT INTO login_throttle AS l (lane, key, account, source, window_start, expires_at)
-          VALUES (lanes[i], keys[i],
-                  CASE WHEN lanes[i] = 'source' THEN NULL ELSE p_account END,
-                  CASE WHEN lanes[i] IN ('account_source', 'source') THEN p_source END,
-                  clock_timestamp(), clock_timestamp() + p_retention)
-          ON CONFLICT (lane, key) DO NOTHING
-          RETURNING * INTO r;
-          EXIT WHEN FOUND;
-        END LOOP;
-        rows := rows || r;
+    -- Then each lane locked (or inserted, on first sight) one at a time in the one order (lane,
+    -- then key): a lane is only ever inserted or locked while the lanes before it are held, so
+    -- overlapping attempts never deadlock. A lane found blocked now (a racing attempt blocked it
+    -- since the read above) refuses before the lanes after it are inserted.
+    rows := ARRAY[]::login_throttle[];
+    FOR i IN 1 .. array_length(lanes, 1) LOOP
+      LOOP -- again if a racing insert or the sweeper got between the two statements
+        SELECT * INTO r FROM login_throttle l
+         WHERE l.lane = lanes[i] AND l.key = keys[i] FOR UPDATE;
+        EXIT WHEN FOUND;
+        INSERT INTO login_throttle AS l (lane, key, account, source, window_start, expires_at)
+        VALUES (lanes[i], keys[i],
+                CASE WHEN lanes[i] = 'source' THEN NULL ELSE p_account END,
+                CASE WHEN lanes[i] IN ('account_source', 'source') THEN p_source END,
+                clock_timestamp(), clock_timestamp() + p_retention)
+        ON CONFLICT (lane, key) DO NOTHING
+        RETURNING * INTO r;
+        EXIT WHEN FOUND;
       END LOOP;
-    END IF;
+      t := clock_timestamp();
+      IF r.blocked_until > t AND r.expires_at > t THEN
+        admitted := false;
+        blocking := ARRAY[r.lane];
+        wait_ms := CASE WHEN r.blocked_until = 'infinity' THEN 86400000
+                   ELSE ceil(extract(epoch FROM r.blocked_until - t) * 1000)::bigint END;
+        SELECT a.user_id INTO user_id FROM login_accounts a WHERE a.account = p_account;
+        RETURN;
+      END IF;
+      rows := rows || r;
+    END LOOP;
 
     -- Every lane is locked: decide on the clock as it is now.
     t := clock_timestamp();
@@ -241,12 +246,14 @@ const ADMIT_FUNCTION = `
              ELSE t END) + p_retention;
       rows[i] := r;
     END LOOP;
-    -- Every lane charged in one statement (the rows are locked already).
-    UPDATE login_throttle l
-       SET failures = n.failures, trips = n.trips, window_start = n.window_start,
-           last_failure_at = n.last_failure_at, blocked_until = n.blocked_until,
-           expires_at = n.expires_at
-      FROM unnest(rows) AS n
-     WHERE l.lane = n.lane AND l.key = n.key;
+    -- Every lane charged by its primary key (the rows are locked already).
+    FOR i IN 1 .. array_length(rows, 1) LOOP
+      r := rows[i];
+      UPDATE login_throttle l
+         SET failures = r.failures, trips = r.trips, window_start = r.window_start,
+             last_failure_at = r.last_failure_at, blocked_until = r.blocked_until,
+             expires_at = r.expires_at
+       WHERE l.lane = r.lane AND l.key = r.key;
+    END LOOP;
   END
   $fn$`;

@@ -387,10 +387,12 @@ describeWithPostgres('login throttle admin routes (/admin/login-throttle)', () =
         errors.map((e) => ({ path: e.path, message: expect.stringMatching(e.message) })),
       ]);
     }
-    // Nothing cleared: the only records added are @Audited's accounts of the refused calls.
+    // Nothing cleared: the only records added are @Audited's accounts of the refused calls (an
+    // earlier test's coalesced auth.login_throttled may be flushed meanwhile: not these calls').
     const added = await query<{ type: string; outcome: string }>(
       db.url,
-      `SELECT type, outcome FROM audit_events WHERE id > $1 ORDER BY id`,
+      `SELECT type, outcome FROM audit_events
+        WHERE id > $1 AND type <> 'auth.login_throttled' ORDER BY id`,
       [head],
     );
     expect(added.map((r) => r.type).sort()).toEqual(
