@@ -116,3 +116,51 @@ export {
 } from './login/login-throttle.store.js';
 export { sourceOf } from './login/login-source.js';
 export { DEVICE_TOKEN_HEADER } from './login/device-cookie.js';
+
+export {
+  emptyRoot,
+  HASH_SIZE,
+  leafHash,
+  MerkleProofError,
+  nodeHash,
+  rootOf,
+  verifyConsistency,
+  verifyInclusion,
+} from './transparency/merkle.js';
+export {
+  decodeBase64,
+  generateNoteKey,
+  isKeyName,
+  keyIdOf,
+  NOTE_KEY_TYPE,
+  NoteKeyError,
+  type NoteKeyType,
+  type NoteSigner,
+  type NoteVerifier,
+  parseSignerKey,
+  parseVerifierKey,
+} from './transparency/note-keys.js';
+export {
+  MAX_NOTE_BYTES,
+  MAX_NOTE_SIGNATURES,
+  type NoteSignature,
+  openNote,
+  type ParsedNote,
+  parseNote,
+  signatureLine,
+  SignedNoteError,
+  signNote,
+} from './transparency/signed-note.js';
+export {
+  type Checkpoint,
+  CheckpointFormatError,
+  formatCheckpoint,
+  isOrigin,
+  parseCheckpoint,
+} from './transparency/checkpoint.js';
+export {
+  cosign,
+  cosignedMessage,
+  CosignatureError,
+  verifyCosignature,
+} from './transparency/cosignature.js';

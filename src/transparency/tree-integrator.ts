@@ -1,0 +1,90 @@
+import { type DataSource } from 'typeorm';
+import { leafHash, nodeHash } from './merkle.js';
+import { type TreeHead, type TreeNode, type TreeNodeKey, type TreeStore } from './tree-store.js';
+
+/** What one integration pass did. */
+export interface IntegrationResult {
+  /** Leaves added by this pass (0: nothing new, or another instance is integrating). */
+  added: number;
+  head: TreeHead;
+}
+
+/**
+ * The complete subtrees on the right edge of a tree of `size` leaves, largest first: one per set
+ * bit of `size` (leaves [0, 2^a), then the next 2^b, …). Their hashes are all an append needs.
+ */
+export function rightEdge(size: number): TreeNodeKey[] {
+  const keys: TreeNodeKey[] = [];
+  for (let level = 62; level >= 0; level--) {
+    const width = 2 ** level;
+    if (Math.floor(size / width) % 2 === 1)
+      keys.push({ level, index: Math.floor(size / width) - 1 });
+  }
+  return keys;
+}
+
+/** The root of a tree whose right edge (largest subtree first) is `edge`. */
+export function rootOfEdge(edge: readonly Buffer[]): Buffer | undefined {
+  if (edge.length === 0) return undefined;
+  let root = edge[edge.length - 1];
+  for (let i = edge.length - 2; i >= 0; i--) root = nodeHash(edge[i], root);
+  return root;
+}
+
+/**
+ * Adds the chain's committed records to the Merkle tree, off the request path: a pass locks the
+ * tree head (another instance's pass holding it: this one does nothing), reads the records after
+ * it up to the chain head as committed now (so never a record that is not committed, and never
+ * past a gap), and writes every subtree they complete with the new head, in one transaction.
+ */
+export class TreeIntegrator {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly store: TreeStore,
+    private readonly batch = 10_000,
+  ) {}
+
+  /** One pass: at most `batch` records. */
+  async integrateOnce(): Promise<IntegrationResult> {
+    return this.dataSource.transaction(async (manager) => {
+      const head = await this.store.lockHead(manager);
+      if (!head) return { added: 0, head: await this.store.head() };
+      const upTo = Math.min(await this.store.chainSize(manager), head.size + this.batch);
+      if (upTo <= head.size) return { added: 0, head };
+      const leaves = await this.store.leafInputs(manager, head.size, upTo);
+      const edgeKeys = rightEdge(head.size);
+      const edgeHashes = await this.store.requireNodes(edgeKeys, manager);
+      // The right edge as a stack of (level, index, hash), smallest subtree on top.
+      const edge = edgeKeys.map((k, i) => ({ ...k, hash: edgeHashes[i] }));
+      const added: TreeNode[] = [];
+      let size = head.size;
+      for (const leaf of leaves) {
+        let node: TreeNode = { level: 0, index: size, hash: leafHash(leaf.hash) };
+        added.push(node);
+        // Each completed pair merges into its parent, as far up as it completes.
+        while (edge.length > 0 && edge[edge.length - 1].level === node.level) {
+          const left = edge.pop()!;
+          node = {
+            level: node.level + 1,
+            index: left.index / 2,
+            hash: nodeHash(left.hash, node.hash),
+          };
+          added.push(node);
+        }
+        edge.push(node);
+        size++;
+      }
+      const next = { size, root: rootOfEdge(edge.map((n) => n.hash))! };
+      await this.store.integrate(manager, added, next);
+      return { added: leaves.length, head: next };
+    });
+  }
+
+  /** Passes until the tree has caught up with the chain as it was when this started. */
+  async catchUp(): Promise<TreeHead> {
+    for (;;) {
+      const { added, head } = await this.integrateOnce();
+      if (added < this.batch) return head;
+    }
+  }
+}

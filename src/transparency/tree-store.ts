@@ -1,0 +1,143 @@
+import { type DataSource, type EntityManager } from 'typeorm';
+
+/** A complete subtree: leaves [index·2^level, (index+1)·2^level). */
+export interface TreeNodeKey {
+  level: number;
+  index: number;
+}
+
+export interface TreeNode extends TreeNodeKey {
+  hash: Buffer;
+}
+
+export interface TreeHead {
+  size: number;
+  root: Buffer;
+}
+
+/** A record's leaf input: its id and the 32 bytes of its hash. */
+export interface TreeLeafInput {
+  id: number;
+  hash: Buffer;
+}
+
+/** Raised when what the database holds contradicts the tree (a node missing, a bad hash). */
+export class TreeStateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = this.constructor.name;
+  }
+}
+
+const keyOf = (level: number, index: number) => `${level}/${index}`;
+
+/**
+ * Every SQL statement of the Merkle tree: its head, its complete-subtree nodes, and the chain
+ * records it is built from. Plain class: the service, the CLI and the tests construct it.
+ */
+export class TreeStore {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** The tree's size and root, as the last integration committed them. */
+  async head(manager: EntityManager = this.dataSource.manager): Promise<TreeHead> {
+    const [row] = (await manager.query(
+      `SELECT size::float8 AS size, root FROM audit_tree_head`,
+    )) as { size: number; root: Buffer }[];
+    if (!row)
+      throw new TreeStateError('audit_tree_head has no row: run the strikeguard migrations');
+    return { size: row.size, root: row.root };
+  }
+
+  /**
+   * Locks the head for an integration; undefined when another transaction (an integrator on
+   * another instance) holds it.
+   */
+  async lockHead(manager: EntityManager): Promise<TreeHead | undefined> {
+    const rows = (await manager.query(
+      `SELECT size::float8 AS size, root FROM audit_tree_head FOR UPDATE SKIP LOCKED`,
+    )) as { size: number; root: Buffer }[];
+    return rows[0] && { size: rows[0].size, root: rows[0].root };
+  }
+
+  /** The newest committed record id of the chain (records 1..it exist, gap-free). */
+  async chainSize(manager: EntityManager = this.dataSource.manager): Promise<number> {
+    const [row] = (await manager.query(`SELECT last_id::float8 AS n FROM audit_chain_head`)) as {
+      n: number;
+    }[];
+    return row?.n ?? 0;
+  }
+
+  /** The hashes of records (after, upTo], in id order. */
+  async leafInputs(manager: EntityManager, after: number, upTo: number): Promise<TreeLeafInput[]> {
+    const rows = (await manager.query(
+      `SELECT id::float8 AS id, hash FROM audit_events
+        WHERE id > $1 AND id <= $2 ORDER BY audit_events.id`,
+      [after, upTo],
+    )) as { id: number; hash: string }[];
+    return rows.map((r, i) => {
+      if (r.id !== after + i + 1)
+        throw new TreeStateError(
+          `audit_events has no record ${after + i + 1} below the chain head ${upTo}: the chain has a gap`,
+        );
+      if (!/^[0-9a-f]{64}$/.test(r.hash))
+        throw new TreeStateError(`record ${r.id}'s hash is not 64 lowercase hex digits`);
+      return { id: r.id, hash: Buffer.from(r.hash, 'hex') };
+    });
+  }
+
+  /** The nodes asked for, by key; missing ones are absent from the map. */
+  async nodes(
+    keys: readonly TreeNodeKey[],
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<Map<string, Buffer>> {
+    const found = new Map<string, Buffer>();
+    if (keys.length === 0) return found;
+    const rows = (await manager.query(
+      `SELECT n.level, n.index::float8 AS index, n.hash
+         FROM unnest($1::smallint[], $2::bigint[]) AS k(level, index)
+         JOIN audit_tree_nodes n ON n.level = k.level AND n.index = k.index`,
+      [keys.map((k) => k.level), keys.map((k) => k.index)],
+    )) as { level: number; index: number; hash: Buffer }[];
+    for (const r of rows) found.set(keyOf(r.level, r.index), r.hash);
+    return found;
+  }
+
+  /** The nodes asked for, in order; a missing one is a TreeStateError. */
+  async requireNodes(
+    keys: readonly TreeNodeKey[],
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<Buffer[]> {
+    const found = await this.nodes(keys, manager);
+    return keys.map((k) => {
+      const hash = found.get(keyOf(k.level, k.index));
+      if (!hash)
+        throw new TreeStateError(
+          `audit_tree_nodes has no node at level ${k.level}, index ${k.index}: the tree tables are incomplete`,
+        );
+      return hash;
+    });
+  }
+
+  /** Adds integrated nodes and moves the head, in the caller's (locked) transaction. */
+  async integrate(
+    manager: EntityManager,
+    nodes: readonly TreeNode[],
+    head: TreeHead,
+  ): Promise<void> {
+    // In slices: one statement's parameters stay well inside what the protocol allows.
+    for (let from = 0; from < nodes.length; from += 20_000) {
+      const slice = nodes.slice(from, from + 20_000);
+      await manager.query(
+        `INSERT INTO audit_tree_nodes (level, index, hash)
+         SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])`,
+        [slice.map((n) => n.level), slice.map((n) => n.index), slice.map((n) => n.hash)],
+      );
+    }
+    await manager.query(`UPDATE audit_tree_head SET size = $1, root = $2, updated_at = now()`, [
+      head.size,
+      head.root,
+    ]);
+  }
+}
+
+export { keyOf as treeNodeKey };
