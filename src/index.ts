@@ -164,3 +164,21 @@ export {
   CosignatureError,
   verifyCosignature,
 } from './transparency/cosignature.js';
+export { TransparencyLogModule } from './transparency/transparency.module.js';
+export {
+  type ConsistencyProof,
+  type InclusionProof,
+  TransparencyLogService,
+  type TransparencyStatus,
+} from './transparency/transparency-log.service.js';
+export {
+  type ResolvedTransparencyOptions,
+  TRANSPARENCY_OPTIONS,
+  type TransparencyLogModuleOptions,
+  TransparencyOptionsError,
+  type WitnessOptions,
+} from './transparency/transparency.options.js';
+export { ForkGuardError, type SignedCheckpoint } from './transparency/checkpoint-signer.js';
+export { WitnessError } from './transparency/witness-client.js';
+export { ProofRangeError } from './transparency/tree-proofs.js';
+export { CHECKPOINT_FILE, CHECKPOINTS_FILE } from './transparency/checkpoint-files.js';

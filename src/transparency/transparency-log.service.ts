@@ -1,0 +1,226 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { type DataSource } from 'typeorm';
+import { STRIKEGUARD_DATA_SOURCE } from '../common/data-source.provider.js';
+import { CheckpointFiles } from './checkpoint-files.js';
+import { CheckpointSigner, ForkGuardError, type SignedCheckpoint } from './checkpoint-signer.js';
+import { TRANSPARENCY_OPTIONS, type ResolvedTransparencyOptions } from './transparency.options.js';
+import { TreeIntegrator } from './tree-integrator.js';
+import { ProofRangeError, storedConsistencyProof, storedInclusionProof } from './tree-proofs.js';
+import { type TreeHead, TreeStore } from './tree-store.js';
+import { WitnessClient } from './witness-client.js';
+
+export interface InclusionProof {
+  /** The leaf index: the record id − 1. */
+  index: number;
+  size: number;
+  /** base64 of the leaf hash, SHA-256(0x00 ‖ record hash bytes). */
+  leafHash: string;
+  proof: string[];
+}
+
+export interface ConsistencyProof {
+  from: number;
+  to: number;
+  proof: string[];
+}
+
+export interface TransparencyStatus {
+  treeSize: number;
+  chainSize: number;
+  checkpoint: { size: number; signedAt: string } | null;
+  /** Why the last signing failed (a ForkGuardError's message), null when it did not. */
+  signingError: string | null;
+  witnesses: { name: string; cosignedSize: number | null; lastError: string | null }[];
+}
+
+/**
+ * The transparency log over the audit chain: integrates committed records into the Merkle tree
+ * off the request path, signs checkpoints on schedule (never one inconsistent with the last it
+ * wrote outside the database), sends them to the witnesses, and answers proofs.
+ */
+@Injectable()
+export class TransparencyLogService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('TransparencyLog');
+  readonly store: TreeStore;
+  private readonly integrator: TreeIntegrator;
+  private readonly signer: CheckpointSigner;
+  private readonly witnesses: WitnessClient[];
+  private readonly witnessState = new Map<
+    string,
+    { cosignedSize: number | null; lastError: string | null }
+  >();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = true;
+  private lastSignedAt = 0;
+  private signingError: string | null = null;
+  private submitting: Promise<void> | undefined;
+
+  constructor(
+    @Inject(STRIKEGUARD_DATA_SOURCE) private readonly dataSource: DataSource,
+    @Inject(TRANSPARENCY_OPTIONS) readonly options: ResolvedTransparencyOptions,
+  ) {
+    this.store = new TreeStore(dataSource);
+    this.integrator = new TreeIntegrator(dataSource, this.store, options.integrateBatch);
+    this.signer = new CheckpointSigner(
+      dataSource,
+      this.store,
+      new CheckpointFiles(options.checkpointDir),
+      options.signer,
+      options.verifiers,
+      options.origin,
+    );
+    this.witnesses = options.witnesses.map(
+      (w) => new WitnessClient(dataSource, this.store, w, options.witnessTimeoutMs),
+    );
+    for (const w of this.witnesses)
+      this.witnessState.set(w.name, { cosignedSize: null, lastError: null });
+  }
+
+  onApplicationBootstrap(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+    await this.submitting;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.tick().finally(() => this.schedule(this.options.integrateIntervalMs));
+    }, ms);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      await this.integrator.catchUp();
+      await this.checkpoint();
+    } catch (error) {
+      if (!(error instanceof ForkGuardError))
+        this.logger.warn(`transparency log: ${(error as Error).message}`);
+    }
+  }
+
+  /** Adds every committed record to the tree now (the loop does this on its own). */
+  integrate(): Promise<TreeHead> {
+    return this.integrator.catchUp();
+  }
+
+  /**
+   * Signs a checkpoint when one is due (`force`: now, whatever the schedule), then sends it to
+   * the witnesses. Answers what was signed, or null. Throws ForkGuardError when refused.
+   */
+  async checkpoint(force = false): Promise<SignedCheckpoint | null> {
+    const now = Date.now();
+    let signed: SignedCheckpoint | null;
+    try {
+      signed = await this.signer.signIfDue((head, latest) => {
+        if (force || !latest) return true;
+        const since = now - Math.max(this.lastSignedAt, new Date(latest.signedAt).getTime());
+        if (since >= this.options.maxCheckpointAgeMs) return true;
+        return head.size > latest.size && since >= this.options.checkpointIntervalMs;
+      }, force);
+    } catch (error) {
+      if (error instanceof ForkGuardError) {
+        if (this.signingError !== error.message)
+          this.logger.error(`refusing to sign a checkpoint: ${error.message}`);
+        this.signingError = error.message;
+      }
+      throw error;
+    }
+    if (!signed) return null;
+    this.signingError = null;
+    this.lastSignedAt = now;
+    const submission = this.submit(signed);
+    this.submitting = submission;
+    if (force) await submission;
+    return signed;
+  }
+
+  private async submit(checkpoint: SignedCheckpoint): Promise<void> {
+    await Promise.all(
+      this.witnesses.map(async (w) => {
+        const state = this.witnessState.get(w.name)!;
+        try {
+          await w.submit(checkpoint);
+          state.cosignedSize = checkpoint.size;
+          state.lastError = null;
+        } catch (error) {
+          if (state.lastError !== (error as Error).message)
+            this.logger.warn((error as Error).message);
+          state.lastError = (error as Error).message;
+        }
+      }),
+    );
+  }
+
+  /** The latest checkpoint with every stored cosignature on it, as a signed note; null if none. */
+  async latestNote(): Promise<{ size: number; note: string } | null> {
+    const latest = await this.signer.latest();
+    if (!latest) return null;
+    const cosignatures = (await this.dataSource.query(
+      `SELECT line FROM audit_cosignatures WHERE size = $1 ORDER BY witness`,
+      [latest.size],
+    )) as { line: string }[];
+    return { size: latest.size, note: latest.note + cosignatures.map((c) => c.line).join('') };
+  }
+
+  async inclusionProof(id: number, size?: number): Promise<InclusionProof> {
+    const treeSize = size ?? (await this.signer.latest())?.size;
+    if (treeSize === undefined) throw new ProofRangeError('no checkpoint has been signed yet');
+    await this.withinTree(treeSize);
+    if (!(id >= 1 && id <= treeSize))
+      throw new ProofRangeError(`record ${id} is not in the tree of ${treeSize} records`);
+    const p = await storedInclusionProof(this.store, id - 1, treeSize);
+    return {
+      index: id - 1,
+      size: treeSize,
+      leafHash: p.leafHash.toString('base64'),
+      proof: p.proof.map((h) => h.toString('base64')),
+    };
+  }
+
+  async consistencyProof(from: number, to: number): Promise<ConsistencyProof> {
+    await this.withinTree(to);
+    if (!(from >= 1 && from <= to))
+      throw new ProofRangeError(`no consistency proof from ${from} to ${to}: need 1 ≤ from ≤ to`);
+    const p = await storedConsistencyProof(this.store, from, to);
+    return { from, to, proof: p.proof.map((h) => h.toString('base64')) };
+  }
+
+  private async withinTree(size: number): Promise<void> {
+    const head = await this.store.head();
+    if (size > head.size)
+      throw new ProofRangeError(`the tree holds ${head.size} records, not ${size} (yet)`);
+  }
+
+  async status(): Promise<TransparencyStatus> {
+    const [head, chainSize, latest] = await Promise.all([
+      this.store.head(),
+      this.store.chainSize(),
+      this.signer.latest(),
+    ]);
+    return {
+      treeSize: head.size,
+      chainSize,
+      checkpoint: latest && {
+        size: latest.size,
+        signedAt: new Date(latest.signedAt).toISOString(),
+      },
+      signingError: this.signingError,
+      witnesses: [...this.witnessState.entries()].map(([name, s]) => ({ name, ...s })),
+    };
+  }
+}

@@ -1,0 +1,231 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type INestApplicationContext } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import pg from 'pg';
+import {
+  AuditService,
+  CHECKPOINT_FILE,
+  ForkGuardError,
+  generateNoteKey,
+  leafHash,
+  openNote,
+  parseCheckpoint,
+  parseVerifierKey,
+  rootOf,
+  TransparencyLogModule,
+  type TransparencyLogModuleOptions,
+  TransparencyLogService,
+  verifyConsistency,
+  verifyInclusion,
+} from '../../src/index.js';
+import {
+  createTestDatabase,
+  describeWithPostgres,
+  type TestDatabase,
+} from '../support/postgres.js';
+import { auditImports } from '../support/strikeguard-imports.js';
+
+const ORIGIN = 'strikeguard.test/audit';
+const b64 = (s: string) => Buffer.from(s, 'base64');
+
+describeWithPostgres('transparency log over the audit chain (issue 11)', () => {
+  let db: TestDatabase;
+  let dir: string;
+  let app: INestApplicationContext;
+  let log: TransparencyLogService;
+  let audit: AuditService;
+  let sql: pg.Client;
+  const key = generateNoteKey(ORIGIN);
+  const vkey = parseVerifierKey(key.verifierKey);
+
+  const start = async (options: Partial<TransparencyLogModuleOptions> = {}) => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ...auditImports(db.url, dir),
+        TransparencyLogModule.forRoot({
+          origin: ORIGIN,
+          signingKey: key.signerKey,
+          // The tests drive integration and signing themselves.
+          integrateIntervalMs: 60_000,
+          checkpointIntervalMs: 60_000,
+          ...options,
+        }),
+      ],
+    }).compile();
+    const started = moduleRef.createNestApplication({ logger: false });
+    await started.init();
+    return started;
+  };
+  const record = (n: number, from = 0) =>
+    audit.recordMany(
+      Array.from({ length: n }, (_, i) => ({
+        type: 'test.event',
+        userId: `u${(from + i) % 17}`,
+        details: { n: from + i },
+      })),
+    );
+  const hashes = async () =>
+    (await sql.query<{ hash: string }>(`SELECT hash FROM audit_events ORDER BY id`)).rows.map((r) =>
+      leafHash(Buffer.from(r.hash, 'hex')),
+    );
+
+  beforeAll(async () => {
+    db = await createTestDatabase('sg_tlog');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sg-tlog-'));
+    app = await start();
+    log = app.get(TransparencyLogService);
+    audit = app.get(AuditService);
+    sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+  });
+
+  afterAll(async () => {
+    await sql?.end();
+    await app?.close();
+    await db?.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('signs the empty tree, then a checkpoint of 1,000 records whose root is the RFC 9162 root of their hashes', async () => {
+    const empty = await log.checkpoint(true);
+    expect(empty).toMatchObject({ size: 0 });
+    for (let i = 0; i < 10; i++) await record(100, i * 100);
+    const head = await log.integrate();
+    expect(head.size).toBe(1000);
+    expect(head.root).toEqual(rootOf(await hashes()));
+    const signed = await log.checkpoint(true);
+    const body = openNote(signed!.note, [vkey]).text;
+    expect(parseCheckpoint(body)).toEqual({
+      origin: ORIGIN,
+      size: 1000,
+      root: rootOf(await hashes()),
+      extensions: [],
+    });
+    // The same note is in the file outside the database, and served.
+    expect(fs.readFileSync(path.join(dir, CHECKPOINT_FILE), 'utf8')).toBe(signed!.note);
+    expect((await log.latestNote())!.note).toBe(signed!.note);
+  });
+
+  it('proves every one of the 1,000 records included, reading O(log n) nodes; a proof fails for any other leaf', async () => {
+    const leaves = await hashes();
+    const root = rootOf(leaves);
+    for (let id = 1; id <= 1000; id++) {
+      const p = await log.inclusionProof(id);
+      expect(p.index).toBe(id - 1);
+      expect(b64(p.leafHash)).toEqual(leaves[id - 1]);
+      expect(p.proof.length).toBeLessThanOrEqual(10);
+      verifyInclusion(p.index, p.size, b64(p.leafHash), p.proof.map(b64), root);
+      if (id % 97 === 0)
+        expect(() =>
+          verifyInclusion(p.index, p.size, leaves[id % 1000], p.proof.map(b64), root),
+        ).toThrow();
+    }
+  });
+
+  it('proves consistency between every pair of a series of checkpoints', async () => {
+    const sizes = [1000];
+    for (const n of [1, 2, 5, 24, 100, 357]) {
+      await record(n, 5000 + sizes[sizes.length - 1]);
+      await log.integrate();
+      sizes.push((await log.checkpoint(true))!.size);
+    }
+    const leaves = await hashes();
+    for (const from of sizes)
+      for (const to of sizes.filter((s) => s >= from)) {
+        const p = await log.consistencyProof(from, to);
+        verifyConsistency(
+          from,
+          to,
+          p.proof.map(b64),
+          rootOf(leaves.slice(0, from)),
+          rootOf(leaves.slice(0, to)),
+        );
+      }
+    // An inclusion proof against an earlier checkpoint too.
+    const p = await log.inclusionProof(3, 1001);
+    verifyInclusion(2, 1001, leaves[2], p.proof.map(b64), rootOf(leaves.slice(0, 1001)));
+  });
+
+  it('refuses proofs outside the tree with a ProofRangeError', async () => {
+    const size = (await log.status()).treeSize;
+    await expect(log.inclusionProof(0)).rejects.toThrow(/not in the tree/);
+    await expect(log.inclusionProof(size + 1, size)).rejects.toThrow(/not in the tree/);
+    await expect(log.inclusionProof(1, size + 1)).rejects.toThrow(/holds/);
+    await expect(log.consistencyProof(5, 4)).rejects.toThrow(/1 ≤ from ≤ to/);
+  });
+
+  it('the fork guard refuses to sign after record 10 is rewritten with every later hash, the head and the tree tables recomputed', async () => {
+    const before = await log.status();
+    const published = fs.readFileSync(path.join(dir, CHECKPOINT_FILE), 'utf8');
+    await rewriteHistory(sql, 10);
+    await expect(log.checkpoint(true)).rejects.toThrow(ForkGuardError);
+    await expect(log.checkpoint(true)).rejects.toThrow(
+      /not an extension of the published checkpoint/,
+    );
+    expect((await log.status()).signingError).toMatch(/history before it was rewritten/);
+    // Nothing was signed or written.
+    expect(fs.readFileSync(path.join(dir, CHECKPOINT_FILE), 'utf8')).toBe(published);
+    expect((await log.status()).checkpoint).toEqual(before.checkpoint);
+  });
+});
+
+/**
+ * The database owner's rewrite: record `id`'s details changed, its hash and every later hash and
+ * link recomputed, the chain head moved, the tree tables rebuilt from the new hashes: every
+ * table is consistent with itself again. Done as superuser with the append-only triggers off.
+ */
+export async function rewriteHistory(sql: pg.Client, id: number): Promise<void> {
+  const { hashRecord } = await import('../../src/audit/audit-hash.js');
+  const { RECORD_SELECT } = await import('../../src/audit/audit-store.js');
+  await sql.query('BEGIN');
+  await sql.query(`SET session_replication_role = replica`); // triggers off
+  await sql.query(`UPDATE audit_events SET details = '{"rewritten": true}' WHERE id = $1`, [id]);
+  const { rows } = await sql.query(
+    `SELECT ${RECORD_SELECT} FROM audit_events WHERE id >= $1 ORDER BY audit_events.id`,
+    [id],
+  );
+  const [prev] = (
+    await sql.query<{ hash: string }>(`SELECT hash FROM audit_events WHERE id = $1`, [id - 1])
+  ).rows;
+  let prevHash = prev.hash;
+  for (const r of rows) {
+    const { hash: _old, ...rest } = r;
+    const rec = { ...rest, prevHash };
+    const hash = hashRecord(rec);
+    await sql.query(`UPDATE audit_events SET prev_hash = $2, hash = $3 WHERE id = $1`, [
+      r.id,
+      prevHash,
+      hash,
+    ]);
+    prevHash = hash;
+  }
+  await sql.query(`UPDATE audit_chain_head SET last_hash = $1`, [prevHash]);
+  // The tree rebuilt from the rewritten hashes, nodes and head alike.
+  const { rows: all } = await sql.query<{ hash: string }>(
+    `SELECT hash FROM audit_events ORDER BY id`,
+  );
+  const { leafHash, nodeHash } = await import('../../src/index.js');
+  await sql.query(`DELETE FROM audit_tree_nodes`);
+  const treeSize = Number(
+    (await sql.query<{ size: string }>(`SELECT size FROM audit_tree_head`)).rows[0].size,
+  );
+  let level = all.slice(0, treeSize).map((r) => leafHash(Buffer.from(r.hash, 'hex')));
+  for (let l = 0; level.length > 0; l++) {
+    await sql.query(
+      `INSERT INTO audit_tree_nodes (level, index, hash)
+       SELECT $1, i - 1, h FROM unnest($2::bytea[]) WITH ORDINALITY AS t(h, i)`,
+      [l, level],
+    );
+    const next: Buffer[] = [];
+    for (let i = 0; i + 1 < level.length; i += 2) next.push(nodeHash(level[i], level[i + 1]));
+    level = next;
+  }
+  const { rootOf } = await import('../../src/index.js');
+  await sql.query(`UPDATE audit_tree_head SET root = $1`, [
+    rootOf(all.slice(0, treeSize).map((r) => leafHash(Buffer.from(r.hash, 'hex')))),
+  ]);
+  await sql.query(`SET session_replication_role = origin`);
+  await sql.query('COMMIT');
+}
