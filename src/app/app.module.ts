@@ -5,9 +5,21 @@ import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
-import { AuditModule, LoginThrottleModule, StrikeGuard, StrikesModule } from '../index.js';
+import {
+  AuditModule,
+  LoginThrottleModule,
+  StrikeGuard,
+  StrikesModule,
+  TransparencyLogModule,
+} from '../index.js';
+import { auditSigningKey } from './config/audit-signing-key.js';
 import { loginThrottleSecret } from './config/login-throttle-secret.js';
-import { AuditApiModule, LoginThrottleAdminModule, StrikesAdminModule } from '../rest/index.js';
+import {
+  AuditApiModule,
+  LoginThrottleAdminModule,
+  StrikesAdminModule,
+  TransparencyApiModule,
+} from '../rest/index.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { AdminUsersController } from './admin/admin-users.controller.js';
 import { StrikesEnrollmentService } from './admin/strikes-enrollment.service.js';
@@ -81,10 +93,18 @@ export class AppModule {
           ...config.loginThrottle,
           secret: loginThrottleSecret(config),
         }),
+        TransparencyLogModule.forRoot({
+          origin: config.transparency.origin,
+          signingKey: auditSigningKey(config, (m) => console.warn(`strikeguard: warning: ${m}`)),
+          previousKeys: config.transparency.previousKeys,
+          checkpointIntervalMs: config.transparency.checkpointIntervalMs,
+          witnesses: config.transparency.witnesses,
+        }),
         // The library's REST modules, behind this service's own authentication and roles.
         StrikesAdminModule.register({ guards: [JwtAuthGuard, StrikeGuard, RolesGuard] }),
         LoginThrottleAdminModule.register({ guards: [JwtAuthGuard, StrikeGuard, RolesGuard] }),
         AuditApiModule.register({ guards: [JwtAuthGuard, StrikeGuard, RolesGuard] }),
+        TransparencyApiModule.register({ guards: [JwtAuthGuard, StrikeGuard, RolesGuard] }),
         PassportModule,
         JwtModule.register({
           secret: config.jwtSecret,

@@ -4,6 +4,7 @@
 export { StrikesAdminModule } from './strikes-admin.module.js';
 export { AuditApiModule } from './audit-api.module.js';
 export { LoginThrottleAdminModule } from './login-throttle-admin.module.js';
+export { TransparencyApiModule } from './transparency-api.module.js';
 export {
   permissionOf,
   PERMISSION_KEY,

@@ -33,6 +33,10 @@ const CONTRACT: Record<string, string[]> = {
   'GET /audit/schema': ['200', '401', '403', '503'],
   'GET /audit/verify': ['200', '400', '401', '403', '429', '503'],
   'GET /audit/verify/{id}': ['200', '400', '401', '403', '404', '503'],
+  'GET /audit/log/checkpoint': ['200', '400', '401', '403', '404'],
+  'GET /audit/log/key': ['200', '400', '401', '403'],
+  'GET /audit/log/proof/inclusion': ['200', '400', '401', '403', '404'],
+  'GET /audit/log/proof/consistency': ['200', '400', '401', '403', '404'],
 };
 
 describeWithPostgres('OpenAPI document and UI', () => {

@@ -12,6 +12,7 @@ import {
   startService,
   type ServiceProcess,
 } from '../support/service-process.js';
+import { generateNoteKey } from '../../src/index.js';
 
 // Issue 9, item 8b/8c, against the compiled service as a client sees it: with NODE_ENV=production
 // the API docs and the metrics are not there unless switched on; HOST binds the listen address;
@@ -66,8 +67,15 @@ describeWithPostgres('the compiled service: what it exposes, and where', () => {
     JWT_SECRET: SERVICE_JWT_SECRET,
     ...extra,
   });
+  // Production requires a checkpoint signing key (issue 11).
+  const signing = generateNoteKey('exposure.test/audit');
   const production = (extra: Record<string, string | undefined> = {}) =>
-    env({ NODE_ENV: 'production', ...extra });
+    env({
+      NODE_ENV: 'production',
+      AUDIT_LOG_ORIGIN: 'exposure.test/audit',
+      AUDIT_SIGNING_KEY: signing.signerKey,
+      ...extra,
+    });
 
   describe('with NODE_ENV=production and no switches', () => {
     let svc: ServiceProcess;

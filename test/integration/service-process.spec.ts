@@ -132,7 +132,8 @@ describeWithPostgres('the compiled service on PostgreSQL (DATABASE_URL)', () => 
       expect(res.body).toMatchObject({ status: 'ok', checks: { database: 'ok' } });
       expect(await migrationRows(db.url)).toEqual(MIGRATION_NAMES);
       expect(svc.output()).not.toContain('PGlite');
-      expect(fs.existsSync(svc.dataDir)).toBe(false);
+      // DATA_DIR holds no database, only the checkpoint signing key generated without AUDIT_SIGNING_KEY.
+      expect(fs.readdirSync(svc.dataDir)).toEqual(['audit-signing.key']);
     });
 
     it('registers, logs in and answers /me, storing the user in DATABASE_URL', async () => {

@@ -36,6 +36,8 @@ export async function startTestApp(
     LOG_LEVEL: 'silent',
     DATABASE_URL: databaseUrl,
     AUDIT_LOG_FSYNC: 'false',
+    // A generated checkpoint signing key goes next to the audit directory, not the checkout's data/.
+    DATA_DIR: path.join(path.dirname(auditDir), 'data'),
     ...env,
     AUDIT_LOG_DIR: auditDir,
   });

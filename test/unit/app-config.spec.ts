@@ -1,9 +1,15 @@
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../../src/app/config/app-config.js';
+import { generateNoteKey } from '../../src/index.js';
 
 /** A secret of exactly `bytes` bytes. */
 const secretOf = (bytes: number) => 'k'.repeat(bytes);
 const GOOD_SECRET = secretOf(32);
+/** Production also needs a checkpoint signing key (issue 11): one for these tests' origin. */
+const SIGNING = {
+  AUDIT_LOG_ORIGIN: 'config.test/audit',
+  AUDIT_SIGNING_KEY: generateNoteKey('config.test/audit').signerKey,
+};
 
 /** The problems loadConfig reports for `env`, or fails the test if it accepts it. */
 function problemsOf(env: NodeJS.ProcessEnv): string[] {
@@ -67,6 +73,7 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'debug',
       TRUST_PROXY: 'loopback, 10.0.0.0/8',
       NODE_ENV: 'production',
+      ...SIGNING,
     });
     expect(config).toMatchObject({
       port: 8080,
@@ -98,6 +105,7 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'loud',
       TRUST_PROXY: 'maybe',
       NODE_ENV: 'production',
+      ...SIGNING,
     };
     const problems = problemsOf(env);
     expect(problems).toHaveLength(8);
@@ -123,7 +131,7 @@ describe('loadConfig', () => {
 
   describe('JWT_SECRET', () => {
     it('is required with NODE_ENV=production', () => {
-      expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
+      expect(problemsOf({ NODE_ENV: 'production', ...SIGNING })).toEqual([
         expect.stringMatching(
           /^JWT_SECRET is not set: with NODE_ENV=production set it to at least 32/,
         ),
@@ -131,20 +139,24 @@ describe('loadConfig', () => {
     });
 
     it('is accepted with NODE_ENV=production at exactly 32 bytes', () => {
-      const { config, warnings } = loadConfig({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET });
+      const { config, warnings } = loadConfig({
+        NODE_ENV: 'production',
+        ...SIGNING,
+        JWT_SECRET: GOOD_SECRET,
+      });
       expect(config.jwtSecret).toBe(GOOD_SECRET);
       expect(warnings).toEqual([]);
     });
 
     it('counts bytes, not characters: 16 two-byte characters are 32 bytes', () => {
       const secret = 'é'.repeat(16);
-      const { config } = loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret });
+      const { config } = loadConfig({ NODE_ENV: 'production', ...SIGNING, JWT_SECRET: secret });
       expect(config.jwtSecret).toBe(secret);
     });
 
     it.each([
       ['outside production', {}],
-      ['with NODE_ENV=production', { NODE_ENV: 'production' }],
+      ['with NODE_ENV=production', { NODE_ENV: 'production', ...SIGNING }],
     ])('refuses a secret that is set but shorter than 32 bytes %s', (_, env) => {
       expect(problemsOf({ ...env, JWT_SECRET: secretOf(31) })).toEqual([
         'JWT_SECRET is shorter than 32 bytes (31): set it to at least 32 random bytes (e.g. `openssl rand -base64 48`), or unset it outside production for a random secret per run',
@@ -275,7 +287,11 @@ describe('loadConfig', () => {
     });
 
     it('are off by default with NODE_ENV=production', () => {
-      const { config, warnings } = loadConfig({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET });
+      const { config, warnings } = loadConfig({
+        NODE_ENV: 'production',
+        ...SIGNING,
+        JWT_SECRET: GOOD_SECRET,
+      });
       expect(config).toMatchObject({
         docsEnabled: false,
         metricsEnabled: false,
@@ -287,6 +303,7 @@ describe('loadConfig', () => {
     it('in production, METRICS_TOKEN turns metrics on behind the token, DOCS_ENABLED the docs', () => {
       const { config, warnings } = loadConfig({
         NODE_ENV: 'production',
+        ...SIGNING,
         JWT_SECRET: GOOD_SECRET,
         METRICS_TOKEN: 'scrape-token',
         DOCS_ENABLED: 'yes',
@@ -302,6 +319,7 @@ describe('loadConfig', () => {
     it('in production, METRICS_ENABLED=true without a token serves them open, with a warning', () => {
       const { config, warnings } = loadConfig({
         NODE_ENV: 'production',
+        ...SIGNING,
         JWT_SECRET: GOOD_SECRET,
         METRICS_ENABLED: 'true',
       });

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseBoolean, parseDuration, parseInteger } from './env-values.js';
 import { type LoginThrottleConfig, parseLoginThrottle } from './login-throttle-config.js';
+import { parseTransparency, type TransparencyConfig } from './transparency-config.js';
 import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 
 /** Validated configuration of the reference service, read once from the environment at start. */
@@ -50,6 +51,7 @@ export interface AppConfig {
   /** Whether JWT_SECRET came from the environment (else it is random for this run). */
   jwtSecretFromEnv: boolean;
   loginThrottle: LoginThrottleConfig;
+  transparency: TransparencyConfig;
 }
 
 /** Thrown when the environment holds values the service cannot start with; lists every problem. */
@@ -178,6 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
 
   const jwtSecretFromEnv = !!env.JWT_SECRET;
   const loginThrottle = parseLoginThrottle(env, problems, warnings);
+  const transparency = parseTransparency(env, production, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -206,6 +209,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
       docsEnabled,
       jwtSecretFromEnv,
       loginThrottle,
+      transparency,
     },
     warnings,
   };
