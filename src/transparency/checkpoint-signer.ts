@@ -1,4 +1,4 @@
-import { type DataSource } from 'typeorm';
+import { type DataSource, type EntityManager } from 'typeorm';
 import { formatCheckpoint, parseCheckpoint } from './checkpoint.js';
 import { type CheckpointFiles } from './checkpoint-files.js';
 import { MerkleProofError, verifyConsistency } from './merkle.js';
@@ -47,8 +47,8 @@ export class CheckpointSigner {
   ) {}
 
   /** The newest checkpoint in the database, if any. */
-  async latest(): Promise<SignedCheckpoint | null> {
-    const [row] = (await this.dataSource.query(
+  async latest(manager: EntityManager = this.dataSource.manager): Promise<SignedCheckpoint | null> {
+    const [row] = (await manager.query(
       `SELECT size::float8 AS size, root, note, signed_at AS "signedAt"
          FROM audit_checkpoints ORDER BY size DESC LIMIT 1`,
     )) as SignedCheckpoint[];
@@ -84,9 +84,9 @@ export class CheckpointSigner {
         if (!locked) return null;
       }
       const head = await this.store.head(manager);
-      const latest = await this.latest();
+      const latest = await this.latest(manager);
       if (!due(head, latest)) return null;
-      await this.guard(head);
+      await this.guard(head, manager);
       const body = formatCheckpoint({
         origin: this.origin,
         size: head.size,
@@ -107,9 +107,9 @@ export class CheckpointSigner {
   }
 
   /** The fork guard: the tree must extend the checkpoint in the files, and match its nodes. */
-  private async guard(head: TreeHead): Promise<void> {
+  private async guard(head: TreeHead, manager: EntityManager): Promise<void> {
     const tree = { size: head.size, root: head.root.toString('base64') };
-    const actual = head.size === 0 ? head.root : await storedRoot(this.store, head.size);
+    const actual = head.size === 0 ? head.root : await storedRoot(this.store, head.size, manager);
     if (!actual.equals(head.root))
       throw new ForkGuardError(
         `audit_tree_head's root for ${head.size} records is not the root of audit_tree_nodes: the tree tables were altered`,
@@ -143,7 +143,12 @@ export class CheckpointSigner {
       );
     if (published.size === 0) return;
     try {
-      const { proof } = await storedConsistencyProof(this.store, published.size, head.size);
+      const { proof } = await storedConsistencyProof(
+        this.store,
+        published.size,
+        head.size,
+        manager,
+      );
       verifyConsistency(published.size, head.size, proof, published.root, head.root);
     } catch (error) {
       if (!(error instanceof MerkleProofError)) throw error;

@@ -48,7 +48,7 @@ export class TreeIntegrator {
   async integrateOnce(): Promise<IntegrationResult> {
     return this.dataSource.transaction(async (manager) => {
       const head = await this.store.lockHead(manager);
-      if (!head) return { added: 0, head: await this.store.head() };
+      if (!head) return { added: 0, head: await this.store.head(manager) };
       const upTo = Math.min(await this.store.chainSize(manager), head.size + this.batch);
       if (upTo <= head.size) return { added: 0, head };
       const leaves = await this.store.leafInputs(manager, head.size, upTo);

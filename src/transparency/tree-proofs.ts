@@ -1,4 +1,5 @@
 import { nodeHash } from './merkle.js';
+import { type EntityManager } from 'typeorm';
 import { type TreeNodeKey, type TreeStore, treeNodeKey } from './tree-store.js';
 
 /** A proof out of the stored tree, and what was read to make it. */
@@ -86,12 +87,16 @@ export function rangeNodes(start: number, end: number): TreeNodeKey[] {
 }
 
 /** Reads the nodes of `ranges` in one query and hashes each range from them. */
-async function rangesHashes(store: TreeStore, ranges: [number, number][]): Promise<StoredProof> {
+async function rangesHashes(
+  store: TreeStore,
+  ranges: [number, number][],
+  manager?: EntityManager,
+): Promise<StoredProof> {
   const parts = ranges.map(([s, e]) => rangeNodes(s, e));
   const unique = new Map<string, TreeNodeKey>();
   for (const keys of parts) for (const k of keys) unique.set(treeNodeKey(k.level, k.index), k);
   const all = [...unique.values()];
-  const hashes = await store.requireNodes(all);
+  const hashes = await store.requireNodes(all, manager);
   const byKey = new Map(all.map((k, i) => [treeNodeKey(k.level, k.index), hashes[i]]));
   const proof = parts.map((keys) => {
     const row = keys.map((k) => byKey.get(treeNodeKey(k.level, k.index))!);
@@ -119,14 +124,19 @@ export async function storedConsistencyProof(
   store: TreeStore,
   from: number,
   to: number,
+  manager?: EntityManager,
 ): Promise<StoredProof> {
   if (!(from >= 0 && from <= to))
     throw new ProofRangeError(`no consistency proof from a tree of ${from} to one of ${to}`);
-  return rangesHashes(store, consistencyRanges(from, to));
+  return rangesHashes(store, consistencyRanges(from, to), manager);
 }
 
 /** The root of the first `size` leaves, out of the stored nodes (the whole tree: one range). */
-export async function storedRoot(store: TreeStore, size: number): Promise<Buffer> {
+export async function storedRoot(
+  store: TreeStore,
+  size: number,
+  manager?: EntityManager,
+): Promise<Buffer> {
   if (size === 0) throw new ProofRangeError('the empty tree has no stored root; it is SHA-256("")');
-  return (await rangesHashes(store, [[0, size]])).proof[0];
+  return (await rangesHashes(store, [[0, size]], manager)).proof[0];
 }
