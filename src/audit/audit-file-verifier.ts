@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { hashRecord } from './audit-hash.js';
 import { lineLabel, PeekableLines, readLogLines, type LogLine } from './audit-log-reader.js';
 import { listLogFiles, rotatedBase } from './audit-log-file.js';
+import { CHECKPOINT_FILE_NAMES } from './audit-log.files.js';
 import { type AuditRecord, GENESIS_HASH } from './audit-record.js';
 import { type VerifyResult } from './audit-verifier.js';
 
@@ -71,7 +72,8 @@ function logFileGroups(dir: string): string[][] {
   }
   const bases = new Set<string>();
   for (const name of names) {
-    if (name.endsWith('.lock') || name.startsWith('.')) continue;
+    if (name.endsWith('.lock') || name.startsWith('.') || CHECKPOINT_FILE_NAMES.includes(name))
+      continue;
     bases.add(rotatedBase(name) ?? name);
   }
   return [...bases].map((base) => listLogFiles(dir, base)).filter((files) => files.length > 0);

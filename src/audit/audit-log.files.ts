@@ -22,6 +22,12 @@ export function lastLogRecord(files: string[]): LastLogRecord | null {
   return null;
 }
 
+/**
+ * Files the transparency log keeps in the log directory (its signed checkpoints): never log files,
+ * and no instance's log file may take these names.
+ */
+export const CHECKPOINT_FILE_NAMES: readonly string[] = ['checkpoint', 'checkpoints.jsonl'];
+
 /** The log files of `fileName` in `dir`, oldest first: rotated files, then the current file. */
 export function listLogFiles(dir: string, fileName: string): string[] {
   let names: string[];

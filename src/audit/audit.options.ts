@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { type ActorResolver, defaultActorOf } from './audit-context.js';
+import { CHECKPOINT_FILE_NAMES } from './audit-log.files.js';
 import { DEFAULT_REDACT_KEYS } from './redact.js';
 
 /** Options of AuditModule.forRoot / forRootAsync. */
@@ -53,6 +54,10 @@ export function resolveAuditOptions(options: AuditModuleOptions): ResolvedAuditO
       `audit logFile "${logFile}" must be a plain file name of letters, digits, ".", "_" or "-"`,
     );
   }
+  if (CHECKPOINT_FILE_NAMES.includes(logFile))
+    throw new Error(
+      `audit logFile "${logFile}" is the name of the transparency log's checkpoint file: choose another name`,
+    );
   const maxPendingEvents = options.maxPendingEvents ?? 10_000;
   if (!Number.isSafeInteger(maxPendingEvents) || maxPendingEvents < 1)
     throw new Error(`audit maxPendingEvents must be a positive integer (got ${maxPendingEvents})`);

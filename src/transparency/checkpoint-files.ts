@@ -1,10 +1,12 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
+import { CHECKPOINT_FILE_NAMES } from '../audit/audit-log.files.js';
+
 /** The checkpoint outside the database: the file a signer checks its next checkpoint against. */
-export const CHECKPOINT_FILE = 'checkpoint';
+export const CHECKPOINT_FILE = CHECKPOINT_FILE_NAMES[0];
 /** Every checkpoint signed, one JSON line each (`{"size", "signedAt", "note"}`). */
-export const CHECKPOINTS_FILE = 'checkpoints.jsonl';
+export const CHECKPOINTS_FILE = CHECKPOINT_FILE_NAMES[1];
 
 /**
  * The checkpoint files in a private directory (0700, files 0600): `checkpoint` replaced by an

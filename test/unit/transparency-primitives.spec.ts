@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   CheckpointFormatError,
   cosign,
@@ -30,7 +31,8 @@ import {
   rangeNodes,
 } from '../../src/transparency/tree-proofs.js';
 
-const VECTORS = path.resolve(process.cwd(), '../shared/vectors');
+// RFC 9162 and C2SP vectors from outside the project, copied into test/vectors (see its README).
+const VECTORS = fileURLToPath(new URL('../vectors', import.meta.url));
 const b64 = (s: string) => Buffer.from(s, 'base64');
 
 /** Every JSON file under a vector directory; big integers kept exact (as strings → bigint). */
