@@ -166,11 +166,14 @@ export {
 } from './transparency/cosignature.js';
 export { TransparencyLogModule } from './transparency/transparency.module.js';
 export {
-  type ConsistencyProof,
-  type InclusionProof,
   TransparencyLogService,
   type TransparencyStatus,
 } from './transparency/transparency-log.service.js';
+export {
+  type ConsistencyProof,
+  type InclusionProof,
+  TransparencyReader,
+} from './transparency/transparency-reader.js';
 export {
   type ResolvedTransparencyOptions,
   TRANSPARENCY_OPTIONS,
@@ -182,3 +185,10 @@ export { ForkGuardError, type SignedCheckpoint } from './transparency/checkpoint
 export { WitnessError } from './transparency/witness-client.js';
 export { ProofRangeError } from './transparency/tree-proofs.js';
 export { CHECKPOINT_FILE, CHECKPOINTS_FILE } from './transparency/checkpoint-files.js';
+export {
+  MAX_ADD_CHECKPOINT_BYTES,
+  Witness,
+  type WitnessAnswer,
+  type WitnessedLog,
+} from './transparency/witness.js';
+export { listen as listenWitness, witnessServer } from './transparency/witness-server.js';

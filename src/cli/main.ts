@@ -17,6 +17,12 @@ import {
   loginThrottleStatusCommand,
 } from './login-throttle-commands.js';
 import { defaultAuditLogDir, enrollMissingCommand, unblockCommand } from './strikes-commands.js';
+import {
+  checkpointSource,
+  checkpointVerifyCommand,
+  keygenCommand,
+  witnessServeCommand,
+} from './transparency-commands.js';
 
 const USAGE = `strikeguard — the security team's command line
 
@@ -33,6 +39,15 @@ Usage:
   strikeguard login-throttle status <userId>              (DATABASE_URL; the user's login lanes and devices)
   strikeguard login-throttle clear <userId>               (DATABASE_URL; lifts every login block of the user,
                                                            hard stop included; recorded as auth.lockout_cleared)
+  strikeguard audit keygen --origin NAME                  a new checkpoint signing key and its verifier key
+  strikeguard audit checkpoint verify --vkey K [--vkey K2 …] [--witness VKEY … --quorum N] --state FILE
+                                                          the latest checkpoint: signature, cosignatures, and
+                                                          consistency with the one saved in FILE (saved only
+                                                          moving forward; the first run trusts and saves it)
+  strikeguard witness keygen --name NAME                  a new witness (cosigner) key and its verifier key
+  strikeguard witness serve --key @FILE --log ORIGIN=VKEY [--log …] --state FILE [--listen HOST:PORT]
+                                                          a C2SP tlog-witness (POST /add-checkpoint); the key
+                                                          also from WITNESS_KEY; default 127.0.0.1:8555
 
 Where enroll-missing finds the users:
   --users-table T                  the host's users table, optionally schema.table (default users)
@@ -45,7 +60,9 @@ Where the audit trail is read:
   --log-dir DIR (verify only)      the log files alone, no database needed
 
 Output is JSON Lines on stdout (one record per line; verify prints one result object); progress
-goes to stderr. Exit codes: 0 ok, 1 verification failed, 2 usage or connection error.`;
+goes to stderr. Exit codes: 0 ok, 1 verification failed, 2 usage or connection error;
+checkpoint verify: 3 fork (the log does not extend the saved checkpoint: rewritten, cut or
+rolled back), 4 a signature or cosignature does not verify, 5 fewer cosignatures than --quorum.`;
 
 const FILTERS: Record<string, string> = {
   type: 'type',
@@ -85,6 +102,16 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, io: Output): P
       reason: { type: 'string' },
       'users-table': { type: 'string' },
       'id-column': { type: 'string' },
+      origin: { type: 'string' },
+      name: { type: 'string' },
+      vkey: { type: 'string', multiple: true },
+      witness: { type: 'string', multiple: true },
+      quorum: { type: 'string' },
+      state: { type: 'string' },
+      key: { type: 'string' },
+      log: { type: 'string', multiple: true },
+      listen: { type: 'string' },
+      prefix: { type: 'string' },
       ...Object.fromEntries(Object.keys(FILTERS).map((k) => [k, { type: 'string' as const }])),
     },
   });
@@ -125,6 +152,44 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, io: Output): P
     }
     const handler = command === 'status' ? loginThrottleStatusCommand : loginThrottleClearCommand;
     return handler(databaseUrl, defaultAuditLogDir(env), positionals.slice(2), io);
+  }
+  if (area === 'witness' && command === 'keygen') return keygenCommand(values.name, true, io);
+  if (area === 'witness' && command === 'serve')
+    return witnessServeCommand(
+      {
+        key: values.key,
+        logs: values.log,
+        state: values.state,
+        listen: values.listen,
+        prefix: values.prefix,
+      },
+      env,
+      io,
+    );
+  if (area === 'audit' && command === 'keygen') return keygenCommand(values.origin, false, io);
+  if (area === 'audit' && command === 'checkpoint') {
+    if (positionals[2] !== 'verify')
+      throw new CliError('audit checkpoint takes "verify" (try --help)');
+    const source = await checkpointSource(
+      values.url ?? env.STRIKEGUARD_URL,
+      values.token ?? env.STRIKEGUARD_TOKEN,
+      values['database-url'] ?? env.DATABASE_URL,
+    );
+    try {
+      return await checkpointVerifyCommand(
+        source,
+        {
+          vkeys: values.vkey,
+          witnesses: values.witness,
+          quorum:
+            values.quorum === undefined ? undefined : (positiveInt(values.quorum, '--quorum') ?? 0),
+          state: values.state,
+        },
+        io,
+      );
+    } finally {
+      await source.close();
+    }
   }
   if (area !== 'audit' || !['verify', 'search', 'tail', 'export'].includes(command ?? '')) {
     throw new CliError(`unknown command "${positionals.join(' ')}" (try --help)`);

@@ -2,11 +2,8 @@ import { Controller, Get, Header, NotFoundException, Query, UseGuards } from '@n
 import { unknownParams } from '../common/query-params.js';
 import { ValidationFailedException } from '../common/schema-validation.pipe.js';
 import { ProofRangeError } from '../transparency/tree-proofs.js';
-import {
-  type ConsistencyProof,
-  type InclusionProof,
-  TransparencyLogService,
-} from '../transparency/transparency-log.service.js';
+import { TransparencyLogService } from '../transparency/transparency-log.service.js';
+import { type ConsistencyProof, type InclusionProof } from '../transparency/transparency-reader.js';
 import { parseId } from './audit-api.params.js';
 import { ApiErrors } from './openapi.errors.js';
 import {

@@ -11,24 +11,13 @@ import { CheckpointFiles } from './checkpoint-files.js';
 import { CheckpointSigner, ForkGuardError, type SignedCheckpoint } from './checkpoint-signer.js';
 import { TRANSPARENCY_OPTIONS, type ResolvedTransparencyOptions } from './transparency.options.js';
 import { TreeIntegrator } from './tree-integrator.js';
-import { ProofRangeError, storedConsistencyProof, storedInclusionProof } from './tree-proofs.js';
+import {
+  type ConsistencyProof,
+  type InclusionProof,
+  TransparencyReader,
+} from './transparency-reader.js';
 import { type TreeHead, TreeStore } from './tree-store.js';
 import { WitnessClient } from './witness-client.js';
-
-export interface InclusionProof {
-  /** The leaf index: the record id − 1. */
-  index: number;
-  size: number;
-  /** base64 of the leaf hash, SHA-256(0x00 ‖ record hash bytes). */
-  leafHash: string;
-  proof: string[];
-}
-
-export interface ConsistencyProof {
-  from: number;
-  to: number;
-  proof: string[];
-}
 
 export interface TransparencyStatus {
   treeSize: number;
@@ -48,6 +37,7 @@ export interface TransparencyStatus {
 export class TransparencyLogService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('TransparencyLog');
   readonly store: TreeStore;
+  private readonly reader: TransparencyReader;
   private readonly integrator: TreeIntegrator;
   private readonly signer: CheckpointSigner;
   private readonly witnesses: WitnessClient[];
@@ -67,6 +57,7 @@ export class TransparencyLogService implements OnApplicationBootstrap, OnApplica
     @Inject(TRANSPARENCY_OPTIONS) readonly options: ResolvedTransparencyOptions,
   ) {
     this.store = new TreeStore(dataSource);
+    this.reader = new TransparencyReader(dataSource);
     this.integrator = new TreeIntegrator(dataSource, this.store, options.integrateBatch);
     this.signer = new CheckpointSigner(
       dataSource,
@@ -167,43 +158,16 @@ export class TransparencyLogService implements OnApplicationBootstrap, OnApplica
   }
 
   /** The latest checkpoint with every stored cosignature on it, as a signed note; null if none. */
-  async latestNote(): Promise<{ size: number; note: string } | null> {
-    const latest = await this.signer.latest();
-    if (!latest) return null;
-    const cosignatures = (await this.dataSource.query(
-      `SELECT line FROM audit_cosignatures WHERE size = $1 ORDER BY witness`,
-      [latest.size],
-    )) as { line: string }[];
-    return { size: latest.size, note: latest.note + cosignatures.map((c) => c.line).join('') };
+  latestNote(): Promise<{ size: number; note: string } | null> {
+    return this.reader.latestNote();
   }
 
-  async inclusionProof(id: number, size?: number): Promise<InclusionProof> {
-    const treeSize = size ?? (await this.signer.latest())?.size;
-    if (treeSize === undefined) throw new ProofRangeError('no checkpoint has been signed yet');
-    await this.withinTree(treeSize);
-    if (!(id >= 1 && id <= treeSize))
-      throw new ProofRangeError(`record ${id} is not in the tree of ${treeSize} records`);
-    const p = await storedInclusionProof(this.store, id - 1, treeSize);
-    return {
-      index: id - 1,
-      size: treeSize,
-      leafHash: p.leafHash.toString('base64'),
-      proof: p.proof.map((h) => h.toString('base64')),
-    };
+  inclusionProof(id: number, size?: number): Promise<InclusionProof> {
+    return this.reader.inclusionProof(id, size);
   }
 
-  async consistencyProof(from: number, to: number): Promise<ConsistencyProof> {
-    await this.withinTree(to);
-    if (!(from >= 1 && from <= to))
-      throw new ProofRangeError(`no consistency proof from ${from} to ${to}: need 1 ≤ from ≤ to`);
-    const p = await storedConsistencyProof(this.store, from, to);
-    return { from, to, proof: p.proof.map((h) => h.toString('base64')) };
-  }
-
-  private async withinTree(size: number): Promise<void> {
-    const head = await this.store.head();
-    if (size > head.size)
-      throw new ProofRangeError(`the tree holds ${head.size} records, not ${size} (yet)`);
+  consistencyProof(from: number, to: number): Promise<ConsistencyProof> {
+    return this.reader.consistencyProof(from, to);
   }
 
   async status(): Promise<TransparencyStatus> {

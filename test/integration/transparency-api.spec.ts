@@ -20,7 +20,14 @@ import {
   query,
   type TestDatabase,
 } from '../support/postgres.js';
-import { adminEnv, adminToken, newUser, startTestApp, type TestApp } from '../support/test-app.js';
+import {
+  adminEnv,
+  adminToken,
+  newUser,
+  PASSWORD,
+  startTestApp,
+  type TestApp,
+} from '../support/test-app.js';
 import { rewriteHistory } from '../support/rewrite-history.js';
 
 const ORIGIN = 'api.test/audit';
@@ -126,7 +133,7 @@ describeWithPostgres('GET /audit/log/* on the reference service', () => {
     const auditor = await newUser(svc.base, 'auditor');
     await query(db.url, `UPDATE users SET role = 'auditor' WHERE id = $1`, [auditor.id]);
     const fresh = await request(svc.base, 'POST', '/auth/login', {
-      body: { username: auditor.username, password: auditor.password },
+      body: { username: auditor.username, password: PASSWORD },
     });
     expect(
       (await get('/audit/log/checkpoint', fresh.body.accessToken ?? auditor.token)).status,

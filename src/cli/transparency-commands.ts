@@ -1,0 +1,343 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { DataSource } from 'typeorm';
+import {
+  generateNoteKey,
+  listenWitness,
+  MerkleProofError,
+  NOTE_KEY_TYPE,
+  type NoteVerifier,
+  openNote,
+  parseCheckpoint,
+  parseNote,
+  parseSignerKey,
+  parseVerifierKey,
+  TransparencyReader,
+  verifyConsistency,
+  verifyCosignature,
+  Witness,
+  witnessServer,
+} from '../index.js';
+import { type Output } from './audit-commands.js';
+import { CliError } from './cli-error.js';
+
+/** Exit codes of `audit checkpoint verify` beyond 0 (ok) and 2 (usage, connection). */
+export const EXIT = { fork: 3, signature: 4, quorum: 5 } as const;
+
+/** Where the latest checkpoint and consistency proofs come from. */
+export interface CheckpointSource {
+  latestNote(): Promise<string | null>;
+  consistencyProof(from: number, to: number): Promise<Buffer[]>;
+  close(): Promise<void>;
+}
+
+export async function checkpointSource(
+  url: string | undefined,
+  token: string | undefined,
+  databaseUrl: string | undefined,
+): Promise<CheckpointSource> {
+  if (url) {
+    if (!token)
+      throw new CliError('--url needs --token (or STRIKEGUARD_TOKEN): an admin or auditor token');
+    const get = async (p: string) => {
+      let res: Response;
+      try {
+        res = await fetch(new URL(p, url), { headers: { authorization: `Bearer ${token}` } });
+      } catch (error) {
+        throw new CliError(`cannot reach ${url}: ${(error as Error).message}`);
+      }
+      return res;
+    };
+    return {
+      async latestNote() {
+        const res = await get('/audit/log/checkpoint');
+        if (res.status === 404) return null;
+        if (res.status !== 200)
+          throw new CliError(
+            `GET /audit/log/checkpoint answered ${res.status}: ${await res.text()}`,
+          );
+        return res.text();
+      },
+      async consistencyProof(from, to) {
+        const res = await get(`/audit/log/proof/consistency?from=${from}&to=${to}`);
+        if (res.status !== 200)
+          throw new CliError(
+            `GET /audit/log/proof/consistency?from=${from}&to=${to} answered ${res.status}: ${await res.text()}`,
+          );
+        const body = (await res.json()) as { proof: string[] };
+        return body.proof.map((h) => Buffer.from(h, 'base64'));
+      },
+      close: async () => {},
+    };
+  }
+  if (!databaseUrl)
+    throw new CliError('no transparency log to read: set DATABASE_URL, or --url and --token');
+  const dataSource = new DataSource({
+    type: 'postgres',
+    url: databaseUrl,
+    poolSize: 2,
+    applicationName: 'strikeguard-cli',
+  });
+  try {
+    await dataSource.initialize();
+  } catch (error) {
+    throw new CliError(`cannot connect to DATABASE_URL: ${(error as Error).message}`);
+  }
+  const reader = new TransparencyReader(dataSource);
+  return {
+    latestNote: async () => (await reader.latestNote())?.note ?? null,
+    consistencyProof: async (from, to) =>
+      (await reader.consistencyProof(from, to)).proof.map((h) => Buffer.from(h, 'base64')),
+    close: () => dataSource.destroy(),
+  };
+}
+
+/** `audit keygen` / `witness keygen`: a new key pair, the private key first. */
+export function keygenCommand(name: string | undefined, witness: boolean, io: Output): number {
+  if (!name)
+    throw new CliError(
+      witness ? 'witness keygen needs --name <name>' : 'audit keygen needs --origin <name>',
+    );
+  let keys;
+  try {
+    keys = generateNoteKey(name, witness ? NOTE_KEY_TYPE.cosignature : NOTE_KEY_TYPE.ed25519);
+  } catch (error) {
+    throw new CliError((error as Error).message);
+  }
+  process.stderr.write(
+    witness
+      ? '# line 1: the witness private key (--key / WITNESS_KEY; keep it secret); line 2: its verifier key (give it to logs: AUDIT_WITNESSES=<url>=<this>)\n'
+      : '# line 1: the signing key (AUDIT_SIGNING_KEY; keep it off the database host); line 2: the verifier key (give it to auditors and witnesses)\n',
+  );
+  io.out(keys.signerKey);
+  io.out(keys.verifierKey);
+  return 0;
+}
+
+function verifiers(vkeys: string[] | undefined, type: number, flag: string): NoteVerifier[] {
+  return (vkeys ?? []).map((k) => {
+    try {
+      return parseVerifierKey(k, [type as 1 | 4]);
+    } catch (error) {
+      throw new CliError(`${flag} ${JSON.stringify(k.slice(0, 80))}: ${(error as Error).message}`);
+    }
+  });
+}
+
+/**
+ * `audit checkpoint verify`: the latest checkpoint, its signature and cosignatures checked,
+ * proved consistent with the one saved in the state file, saved only moving forward.
+ */
+export async function checkpointVerifyCommand(
+  source: CheckpointSource,
+  options: { vkeys?: string[]; witnesses?: string[]; quorum?: number; state?: string },
+  io: Output,
+): Promise<number> {
+  const keys = verifiers(options.vkeys, NOTE_KEY_TYPE.ed25519, '--vkey');
+  if (keys.length === 0)
+    throw new CliError('checkpoint verify needs --vkey <the log verifier key>');
+  if (!options.state)
+    throw new CliError(
+      'checkpoint verify needs --state FILE (where the last checkpoint seen is kept)',
+    );
+  const witnesses = verifiers(options.witnesses, NOTE_KEY_TYPE.cosignature, '--witness');
+  const quorum = options.quorum ?? 0;
+  if (quorum > witnesses.length)
+    throw new CliError(`--quorum ${quorum} needs at least ${quorum} --witness keys`);
+  const note = await source.latestNote();
+  if (note === null) throw new CliError('the log has no checkpoint yet');
+  let body: string;
+  try {
+    body = openNote(note, keys).text;
+  } catch (error) {
+    io.out(JSON.stringify({ ok: false, reason: 'signature', message: (error as Error).message }));
+    return EXIT.signature;
+  }
+  const checkpoint = parseCheckpoint(body);
+  const cosigned: { witness: string; time: string }[] = [];
+  for (const w of witnesses)
+    for (const s of parseNote(note).signatures) {
+      try {
+        const t = verifyCosignature(w, body, s);
+        if (t !== undefined && !cosigned.some((c) => c.witness === w.name))
+          cosigned.push({ witness: w.name, time: new Date(t * 1000).toISOString() });
+      } catch (error) {
+        io.out(
+          JSON.stringify({ ok: false, reason: 'cosignature', message: (error as Error).message }),
+        );
+        return EXIT.signature;
+      }
+    }
+  const now = { size: checkpoint.size, root: checkpoint.root.toString('base64') };
+  let savedText: string | null = null;
+  try {
+    savedText = fs.readFileSync(options.state, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new CliError(`cannot read --state ${options.state}: ${(error as Error).message}`);
+  }
+  let previous: { size: number; root: string } | null = null;
+  if (savedText !== null) {
+    let saved;
+    try {
+      saved = parseCheckpoint(openNote(savedText, keys).text);
+    } catch (error) {
+      throw new CliError(
+        `--state ${options.state} does not hold a checkpoint signed by the --vkey keys (${(error as Error).message})`,
+      );
+    }
+    previous = { size: saved.size, root: saved.root.toString('base64') };
+    const fork = (message: string, proof: Buffer[] = []) => {
+      io.out(
+        JSON.stringify({
+          ok: false,
+          reason: 'fork',
+          message,
+          saved: { ...previous, note: savedText },
+          latest: { ...now, note },
+          proof: proof.map((h) => h.toString('base64')),
+        }),
+      );
+      return EXIT.fork;
+    };
+    if (saved.origin !== checkpoint.origin)
+      return fork(
+        `the saved checkpoint is of "${saved.origin}", the log's of "${checkpoint.origin}"`,
+      );
+    if (saved.size > checkpoint.size)
+      return fork(
+        `the log has ${checkpoint.size} records, fewer than the ${saved.size} of the saved checkpoint: it was cut or rolled back`,
+      );
+    if (saved.size === checkpoint.size && !saved.root.equals(checkpoint.root))
+      return fork(`two checkpoints of ${saved.size} records with different roots`);
+    if (saved.size > 0 && saved.size < checkpoint.size) {
+      let proof: Buffer[] = [];
+      try {
+        proof = await source.consistencyProof(saved.size, checkpoint.size);
+        verifyConsistency(saved.size, checkpoint.size, proof, saved.root, checkpoint.root);
+      } catch (error) {
+        if (!(error instanceof MerkleProofError) && !(error instanceof CliError)) throw error;
+        return fork(
+          `the log of ${checkpoint.size} records is not an extension of the saved checkpoint of ${saved.size}: ${(error as Error).message}`,
+          proof,
+        );
+      }
+    }
+  }
+  const moved = previous === null || checkpoint.size > previous.size;
+  if (moved) saveState(options.state, note);
+  const met = cosigned.length >= quorum;
+  io.out(
+    JSON.stringify({
+      ok: met,
+      origin: checkpoint.origin,
+      ...now,
+      previous,
+      saved: moved,
+      firstUse: previous === null,
+      cosignatures: cosigned,
+      ...(met
+        ? {}
+        : {
+            reason: 'quorum',
+            message: `${cosigned.length} of the ${quorum} cosignatures required`,
+          }),
+    }),
+  );
+  if (previous === null)
+    process.stderr.write(
+      `trusting this first checkpoint (${checkpoint.size} records): saved to ${options.state}\n`,
+    );
+  return met ? 0 : EXIT.quorum;
+}
+
+function saveState(file: string, note: string): void {
+  const tmp = path.join(
+    path.dirname(path.resolve(file)),
+    `.${path.basename(file)}.${process.pid}.tmp`,
+  );
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    fs.writeFileSync(fd, note);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
+/** `witness serve`: the shipped C2SP witness, until SIGINT or SIGTERM. */
+export async function witnessServeCommand(
+  options: { key?: string; logs?: string[]; state?: string; listen?: string; prefix?: string },
+  env: NodeJS.ProcessEnv,
+  io: Output,
+): Promise<number> {
+  let keyText = options.key ?? env.WITNESS_KEY;
+  if (!keyText)
+    throw new CliError(
+      'witness serve needs --key @FILE (or WITNESS_KEY): make one with `strikeguard witness keygen --name <name>`',
+    );
+  if (keyText.startsWith('@')) {
+    try {
+      keyText = fs.readFileSync(keyText.slice(1), 'utf8').trim();
+    } catch (error) {
+      throw new CliError(`cannot read the witness key file: ${(error as Error).message}`);
+    }
+  }
+  let signer;
+  try {
+    signer = parseSignerKey(keyText, [NOTE_KEY_TYPE.cosignature]);
+  } catch (error) {
+    throw new CliError(
+      `the witness key: ${(error as Error).message} (a witness key has type 0x04: \`strikeguard witness keygen\`)`,
+    );
+  }
+  const logs = (options.logs ?? []).map((entry) => {
+    const at = entry.indexOf('=');
+    if (at < 1)
+      throw new CliError(`--log takes <origin>=<log verifier key> (got "${entry.slice(0, 80)}")`);
+    const origin = entry.slice(0, at);
+    const [key] = verifiers([entry.slice(at + 1)], NOTE_KEY_TYPE.ed25519, '--log');
+    if (key.name !== origin)
+      throw new CliError(
+        `--log ${origin}: the key is named "${key.name}"; a log's key is named as its origin`,
+      );
+    return { origin, key };
+  });
+  if (logs.length === 0)
+    throw new CliError('witness serve needs at least one --log <origin>=<vkey>');
+  if (!options.state)
+    throw new CliError('witness serve needs --state FILE (the checkpoints it has cosigned)');
+  const merged = new Map<string, NoteVerifier[]>();
+  for (const l of logs) merged.set(l.origin, [...(merged.get(l.origin) ?? []), l.key]);
+  const witness = new Witness(
+    signer,
+    [...merged].map(([origin, vs]) => ({ origin, verifiers: vs })),
+    path.resolve(options.state),
+    undefined,
+    (m) => process.stderr.write(`witness: possible log misbehaviour: ${m}\n`),
+  );
+  try {
+    await witness.load();
+  } catch (error) {
+    throw new CliError(`cannot load --state ${options.state}: ${(error as Error).message}`);
+  }
+  const [host, portText] = (options.listen ?? '127.0.0.1:8555').split(/:(?=\d+$)/);
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new CliError('--listen takes host:port');
+  const server = witnessServer(witness, options.prefix ?? '');
+  const address = await listenWitness(server, host.replace(/^\[(.*)\]$/, '$1'), port);
+  io.out(
+    JSON.stringify({
+      listening: `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}${options.prefix ?? ''}`,
+      witness: signer.vkey,
+    }),
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => server.close(() => resolve());
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  return 0;
+}
