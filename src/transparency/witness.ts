@@ -4,7 +4,7 @@ import { type Checkpoint, parseCheckpoint } from './checkpoint.js';
 import { cosign } from './cosignature.js';
 import { decodeBase64, type NoteSigner, type NoteVerifier } from './note-keys.js';
 import { MerkleProofError, verifyConsistency } from './merkle.js';
-import { openNote, SignedNoteError } from './signed-note.js';
+import { openNote, parseNote, SignedNoteError } from './signed-note.js';
 
 /** A log the witness cosigns for: its origin and the keys its checkpoints may be signed with. */
 export interface WitnessedLog {
@@ -84,25 +84,22 @@ export class Witness {
     const request = parseRequest(body);
     if (typeof request === 'string') return text(400, request);
     const { old, proof, note } = request;
+    // Malformed first (400), then an origin it does not witness (404), then the signature (403).
     let checkpoint: Checkpoint;
-    let origin: string;
     try {
-      origin = note.slice(0, note.indexOf('\n'));
-      const log = this.logs.find((l) => l.origin === origin);
-      if (!log) return text(404, `unknown log origin ${JSON.stringify(origin.slice(0, 256))}`);
-      let opened;
-      try {
-        opened = openNote(note, log.verifiers);
-      } catch (error) {
-        if (error instanceof SignedNoteError) return text(403, error.message);
-        throw error;
-      }
-      checkpoint = parseCheckpoint(opened.text);
+      checkpoint = parseCheckpoint(parseNote(note).text);
     } catch (error) {
-      return text(400, `not a checkpoint: ${(error as Error).message}`);
+      return text(400, `not a signed checkpoint: ${(error as Error).message}`);
     }
-    if (checkpoint.origin !== origin)
-      return text(400, 'the checkpoint origin is not its first line');
+    const origin = checkpoint.origin;
+    const log = this.logs.find((l) => l.origin === origin);
+    if (!log) return text(404, `unknown log origin ${JSON.stringify(origin)}`);
+    try {
+      openNote(note, log.verifiers);
+    } catch (error) {
+      if (error instanceof SignedNoteError) return text(403, error.message);
+      throw error;
+    }
     if (old > checkpoint.size)
       return text(400, `old size ${old} is larger than the checkpoint size ${checkpoint.size}`);
     const held = this.state[origin];
