@@ -192,3 +192,13 @@ export {
   type WitnessedLog,
 } from './transparency/witness.js';
 export { listen as listenWitness, witnessServer } from './transparency/witness-server.js';
+export {
+  formatTlogProof,
+  parseTlogProof,
+  TLOG_PROOF_HEADER,
+  type TlogProof,
+  TlogProofError,
+  type TlogProofVerdict,
+  verifyTlogProof,
+} from './transparency/tlog-proof.js';
+export { RootBuilder } from './transparency/root-builder.js';

@@ -10,10 +10,12 @@ import { type VerifyResult } from './audit-verifier.js';
  * Verifies the log files in a directory without the database: the files of every instance found
  * there are merged by id, and the chain is recomputed from record 1 (ids must be contiguous, each
  * prevHash the previous hash, each hash the record's). No database needed: an auditor's check.
+ * `onRecord` sees each verified record in id order (the transparency check builds its root).
  */
 export async function verifyLogDirectory(
   dir: string,
   onProgress?: (checked: number) => void,
+  onRecord?: (record: AuditRecord) => void,
 ): Promise<VerifyResult> {
   const groups = logFileGroups(dir).map((files) => new PeekableLines(readLogLines(files)));
   let checked = 0;
@@ -47,6 +49,7 @@ export async function verifyLogDirectory(
       if (hashRecord(record) !== record.hash)
         return fail(checked, record.id, 'hash does not match the record content (record altered)');
       prevHash = record.hash;
+      onRecord?.(record);
       expectedId++;
       checked++;
       if (onProgress && checked % 10_000 === 0) onProgress(checked);

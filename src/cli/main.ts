@@ -21,6 +21,9 @@ import {
   checkpointSource,
   checkpointVerifyCommand,
   keygenCommand,
+  proveCommand,
+  verifyFilesAgainstCheckpoint,
+  verifyProofCommand,
   witnessServeCommand,
 } from './transparency-commands.js';
 
@@ -44,6 +47,13 @@ Usage:
                                                           the latest checkpoint: signature, cosignatures, and
                                                           consistency with the one saved in FILE (saved only
                                                           moving forward; the first run trusts and saves it)
+  strikeguard audit verify --log-dir DIR --checkpoint FILE --vkey K
+                                                          the log files alone against a signed checkpoint:
+                                                          their chain, and the RFC 9162 root of its records
+  strikeguard audit prove <id> > record.tlog-proof        a C2SP tlog-proof of the record (latest checkpoint)
+  strikeguard audit verify-proof --vkey K [--witness VKEY … --quorum N] PROOF RECORD.json
+                                                          offline: the record (as GET /audit/events/:id gives
+                                                          it) is in the signed, cosigned tree
   strikeguard witness keygen --name NAME                  a new witness (cosigner) key and its verifier key
   strikeguard witness serve --key @FILE --log ORIGIN=VKEY [--log …] --state FILE [--listen HOST:PORT]
                                                           a C2SP tlog-witness (POST /add-checkpoint); the key
@@ -112,6 +122,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, io: Output): P
       log: { type: 'string', multiple: true },
       listen: { type: 'string' },
       prefix: { type: 'string' },
+      checkpoint: { type: 'string' },
       ...Object.fromEntries(Object.keys(FILTERS).map((k) => [k, { type: 'string' as const }])),
     },
   });
@@ -167,6 +178,37 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, io: Output): P
       io,
     );
   if (area === 'audit' && command === 'keygen') return keygenCommand(values.origin, false, io);
+  if (area === 'audit' && command === 'verify' && values.checkpoint !== undefined) {
+    if (!values['log-dir'])
+      throw new CliError(
+        'audit verify --checkpoint F needs --log-dir D (the log files to check against it)',
+      );
+    return verifyFilesAgainstCheckpoint(values['log-dir'], values.checkpoint, values.vkey, io);
+  }
+  if (area === 'audit' && command === 'verify-proof')
+    return verifyProofCommand(
+      positionals[2],
+      positionals[3],
+      {
+        vkeys: values.vkey,
+        witnesses: values.witness,
+        quorum:
+          values.quorum === undefined ? undefined : (positiveInt(values.quorum, '--quorum') ?? 0),
+      },
+      io,
+    );
+  if (area === 'audit' && command === 'prove') {
+    const source = await checkpointSource(
+      values.url ?? env.STRIKEGUARD_URL,
+      values.token ?? env.STRIKEGUARD_TOKEN,
+      values['database-url'] ?? env.DATABASE_URL,
+    );
+    try {
+      return await proveCommand(source, positiveInt(positionals[2], 'the record id'), io);
+    } finally {
+      await source.close();
+    }
+  }
   if (area === 'audit' && command === 'checkpoint') {
     if (positionals[2] !== 'verify')
       throw new CliError('audit checkpoint takes "verify" (try --help)');

@@ -2,7 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DataSource } from 'typeorm';
 import {
+  formatTlogProof,
   generateNoteKey,
+  hashRecord,
+  parseTlogProof,
+  RootBuilder,
+  verifyLogDirectory,
+  verifyTlogProof,
   listenWitness,
   MerkleProofError,
   NOTE_KEY_TYPE,
@@ -28,6 +34,7 @@ export const EXIT = { fork: 3, signature: 4, quorum: 5 } as const;
 export interface CheckpointSource {
   latestNote(): Promise<string | null>;
   consistencyProof(from: number, to: number): Promise<Buffer[]>;
+  inclusionProof(id: number, size: number): Promise<{ index: number; proof: Buffer[] }>;
   close(): Promise<void>;
 }
 
@@ -67,6 +74,15 @@ export async function checkpointSource(
         const body = (await res.json()) as { proof: string[] };
         return body.proof.map((h) => Buffer.from(h, 'base64'));
       },
+      async inclusionProof(id, size) {
+        const res = await get(`/audit/log/proof/inclusion?id=${id}&size=${size}`);
+        if (res.status !== 200)
+          throw new CliError(
+            `GET /audit/log/proof/inclusion?id=${id} answered ${res.status}: ${await res.text()}`,
+          );
+        const body = (await res.json()) as { index: number; proof: string[] };
+        return { index: body.index, proof: body.proof.map((h) => Buffer.from(h, 'base64')) };
+      },
       close: async () => {},
     };
   }
@@ -88,6 +104,10 @@ export async function checkpointSource(
     latestNote: async () => (await reader.latestNote())?.note ?? null,
     consistencyProof: async (from, to) =>
       (await reader.consistencyProof(from, to)).proof.map((h) => Buffer.from(h, 'base64')),
+    inclusionProof: async (id, size) => {
+      const p = await reader.inclusionProof(id, size);
+      return { index: p.index, proof: p.proof.map((h) => Buffer.from(h, 'base64')) };
+    },
     close: () => dataSource.destroy(),
   };
 }
@@ -340,4 +360,169 @@ export async function witnessServeCommand(
     process.once('SIGINT', stop);
   });
   return 0;
+}
+
+function readText(file: string | undefined, what: string): string {
+  if (!file) throw new CliError(`${what} is missing`);
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new CliError(`cannot read ${what} ${file}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * `audit verify --log-dir D --checkpoint F --vkey K`: no database. The log files' chain is
+ * verified record by record, the RFC 9162 root of their first `size` records recomputed and
+ * compared with the signed checkpoint's.
+ */
+export async function verifyFilesAgainstCheckpoint(
+  logDir: string,
+  checkpointFile: string,
+  vkeys: string[] | undefined,
+  io: Output,
+): Promise<number> {
+  const keys = verifiers(vkeys, NOTE_KEY_TYPE.ed25519, '--vkey');
+  if (keys.length === 0) throw new CliError('--checkpoint needs --vkey <the log verifier key>');
+  let checkpoint;
+  try {
+    checkpoint = parseCheckpoint(openNote(readText(checkpointFile, '--checkpoint'), keys).text);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    io.out(JSON.stringify({ ok: false, reason: 'signature', message: (error as Error).message }));
+    return EXIT.signature;
+  }
+  const builder = new RootBuilder();
+  let rootAtSize = checkpoint.size === 0 ? builder.root() : null;
+  const chain = await verifyLogDirectory(logDir, undefined, (record) => {
+    if (builder.size < checkpoint.size) {
+      builder.add(Buffer.from(record.hash, 'hex'));
+      if (builder.size === checkpoint.size) rootAtSize = builder.root();
+    }
+  });
+  const verdict = (ok: boolean, extra: Record<string, unknown>) =>
+    io.out(
+      JSON.stringify({
+        ok,
+        checked: chain.checked,
+        checkpoint: { size: checkpoint.size, root: checkpoint.root.toString('base64') },
+        ...extra,
+      }),
+    );
+  if (rootAtSize === null) {
+    verdict(false, {
+      reason: chain.ok ? 'cut' : 'chain',
+      message: chain.ok
+        ? `the log files hold ${builder.size} records, fewer than the ${checkpoint.size} of the signed checkpoint: records were deleted`
+        : `the chain breaks at record ${chain.firstInvalidId} (${chain.reason}) before the checkpoint's ${checkpoint.size} records`,
+    });
+    return chain.ok ? EXIT.fork : 1;
+  }
+  if (!(rootAtSize as Buffer).equals(checkpoint.root)) {
+    verdict(false, {
+      reason: 'fork',
+      root: (rootAtSize as Buffer).toString('base64'),
+      message: `the root of the first ${checkpoint.size} records in the files is not the signed checkpoint's: history before it was rewritten`,
+    });
+    return EXIT.fork;
+  }
+  if (!chain.ok) {
+    verdict(false, {
+      reason: 'chain',
+      firstInvalidId: chain.firstInvalidId,
+      message: chain.reason,
+    });
+    return 1;
+  }
+  verdict(true, {});
+  return 0;
+}
+
+/** `audit prove <id>`: a C2SP tlog-proof of the record against the latest checkpoint. */
+export async function proveCommand(
+  source: CheckpointSource,
+  id: number | undefined,
+  io: Output,
+): Promise<number> {
+  if (id === undefined) throw new CliError('audit prove needs the record id: audit prove <id>');
+  const note = await source.latestNote();
+  if (note === null) throw new CliError('the log has no checkpoint yet');
+  const size = parseCheckpoint(parseNote(note).text).size;
+  if (id > size)
+    throw new CliError(
+      `record ${id} is not in the latest checkpoint (${size} records) yet: try again after the next one`,
+    );
+  const p = await source.inclusionProof(id, size);
+  io.out(formatTlogProof({ index: p.index, proof: p.proof, note }).replace(/\n$/, ''));
+  return 0;
+}
+
+/** `audit verify-proof --vkey K PROOF RECORD.json`: offline, the proof and the record. */
+export function verifyProofCommand(
+  proofFile: string | undefined,
+  recordFile: string | undefined,
+  options: { vkeys?: string[]; witnesses?: string[]; quorum?: number },
+  io: Output,
+): number {
+  const keys = verifiers(options.vkeys, NOTE_KEY_TYPE.ed25519, '--vkey');
+  if (keys.length === 0) throw new CliError('verify-proof needs --vkey <the log verifier key>');
+  const witnesses = verifiers(options.witnesses, NOTE_KEY_TYPE.cosignature, '--witness');
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(readText(recordFile, 'the record file (RECORD.json)'));
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`the record file is not JSON: ${(error as Error).message}`);
+  }
+  const fail = (message: string) => {
+    io.out(JSON.stringify({ ok: false, message }));
+    return 1;
+  };
+  if (
+    typeof record !== 'object' ||
+    record === null ||
+    typeof record.hash !== 'string' ||
+    typeof record.id !== 'number'
+  )
+    return fail(
+      'the record has no id and hash: give the record as GET /audit/events/:id returns it',
+    );
+  const { hash, ...rest } = record as { hash: string } & Record<string, unknown>;
+  let recomputed: string;
+  try {
+    recomputed = hashRecord(rest as never);
+  } catch (error) {
+    return fail(`the record cannot be hashed: ${(error as Error).message}`);
+  }
+  if (recomputed !== hash)
+    return fail(`the record's content does not hash to its hash (${hash}): it was altered`);
+  let parsed;
+  try {
+    parsed = parseTlogProof(readText(proofFile, 'the proof file'));
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    return fail(`not a C2SP tlog-proof: ${(error as Error).message}`);
+  }
+  if (parsed.index !== (record.id as number) - 1)
+    return fail(`the proof is for record ${parsed.index + 1}, not ${record.id as number}`);
+  try {
+    const verdict = verifyTlogProof(
+      parsed,
+      Buffer.from(hash, 'hex'),
+      keys,
+      witnesses,
+      options.quorum ?? 0,
+    );
+    io.out(
+      JSON.stringify({
+        ok: true,
+        id: record.id,
+        size: verdict.checkpoint.size,
+        cosignedBy: verdict.cosignedBy,
+      }),
+    );
+    return 0;
+  } catch (error) {
+    return fail((error as Error).message);
+  }
 }
