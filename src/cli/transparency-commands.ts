@@ -337,9 +337,11 @@ export async function witnessServeCommand(
     undefined,
     (m) => process.stderr.write(`witness: possible log misbehaviour: ${m}\n`),
   );
+  const releaseLock = lockStateFile(path.resolve(options.state));
   try {
     await witness.load();
   } catch (error) {
+    releaseLock();
     throw new CliError(`cannot load --state ${options.state}: ${(error as Error).message}`);
   }
   const [host, portText] = (options.listen ?? '127.0.0.1:8555').split(/:(?=\d+$)/);
@@ -359,7 +361,43 @@ export async function witnessServeCommand(
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+  releaseLock();
   return 0;
+}
+
+/**
+ * One witness process per state file: `<state>.lock` holds its pid. A lock whose process is gone
+ * (killed) is taken over; a live one is refused, naming it. Answers the release.
+ */
+function lockStateFile(state: string): () => void {
+  const lock = `${state}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = fs.openSync(lock, 'wx', 0o600);
+      fs.writeSync(fd, `${process.pid}\n`);
+      fs.closeSync(fd);
+      return () => fs.rmSync(lock, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new CliError(`cannot create ${lock}: ${(error as Error).message}`);
+    }
+    const pid = Number(fs.readFileSync(lock, 'utf8').trim());
+    let alive = false;
+    try {
+      if (Number.isInteger(pid) && pid > 0) {
+        process.kill(pid, 0);
+        alive = true;
+      }
+    } catch (error) {
+      alive = (error as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (alive)
+      throw new CliError(
+        `another witness (pid ${pid}) serves ${state}: two witnesses on one state file could cosign a rollback; stop it or use another --state`,
+      );
+    fs.rmSync(lock, { force: true });
+  }
+  throw new CliError(`cannot take over ${lock}`);
 }
 
 function readText(file: string | undefined, what: string): string {

@@ -106,7 +106,7 @@ export class TransparencyLogService implements OnApplicationBootstrap, OnApplica
 
   /** Adds every committed record to the tree now (the loop does this on its own). */
   integrate(): Promise<TreeHead> {
-    return this.integrator.catchUp();
+    return this.integrator.catchUp(true);
   }
 
   /**

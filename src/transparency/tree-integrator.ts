@@ -44,10 +44,10 @@ export class TreeIntegrator {
     private readonly batch = 10_000,
   ) {}
 
-  /** One pass: at most `batch` records. */
-  async integrateOnce(): Promise<IntegrationResult> {
+  /** One pass: at most `batch` records (`wait`: after another instance's pass, not instead). */
+  async integrateOnce(wait = false): Promise<IntegrationResult> {
     return this.dataSource.transaction(async (manager) => {
-      const head = await this.store.lockHead(manager);
+      const head = await this.store.lockHead(manager, wait);
       if (!head) return { added: 0, head: await this.store.head(manager) };
       const upTo = Math.min(await this.store.chainSize(manager), head.size + this.batch);
       if (upTo <= head.size) return { added: 0, head };
@@ -80,10 +80,13 @@ export class TreeIntegrator {
     });
   }
 
-  /** Passes until the tree has caught up with the chain as it was when this started. */
-  async catchUp(): Promise<TreeHead> {
+  /**
+   * Passes until the tree has caught up with the chain as it was when this started (`wait`:
+   * even when another instance is integrating meanwhile).
+   */
+  async catchUp(wait = false): Promise<TreeHead> {
     for (;;) {
-      const { added, head } = await this.integrateOnce();
+      const { added, head } = await this.integrateOnce(wait);
       if (added < this.batch) return head;
     }
   }

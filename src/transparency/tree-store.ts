@@ -50,11 +50,11 @@ export class TreeStore {
 
   /**
    * Locks the head for an integration; undefined when another transaction (an integrator on
-   * another instance) holds it.
+   * another instance) holds it, unless `wait`: then it waits for it.
    */
-  async lockHead(manager: EntityManager): Promise<TreeHead | undefined> {
+  async lockHead(manager: EntityManager, wait = false): Promise<TreeHead | undefined> {
     const rows = (await manager.query(
-      `SELECT size::float8 AS size, root FROM audit_tree_head FOR UPDATE SKIP LOCKED`,
+      `SELECT size::float8 AS size, root FROM audit_tree_head FOR UPDATE${wait ? '' : ' SKIP LOCKED'}`,
     )) as { size: number; root: Buffer }[];
     return rows[0] && { size: rows[0].size, root: rows[0].root };
   }

@@ -222,6 +222,25 @@ describeWithPostgres(
       expect(wrong.code).toBe(4);
     });
 
+    it('refuses a second witness process on the same state file, naming the first', async () => {
+      const second = await cli([
+        'witness',
+        'serve',
+        '--key',
+        `@${keyFile}`,
+        '--log',
+        `${ORIGIN}=${logKey.verifierKey}`,
+        '--state',
+        stateFile,
+        '--listen',
+        '127.0.0.1:0',
+      ]);
+      expect([second.code, second.stderr]).toEqual([
+        2,
+        expect.stringMatching(new RegExp(`another witness \\(pid ${witness.child.pid}\\)`)),
+      ]);
+    });
+
     it('a restarted witness keeps its state; a log client that lost track follows its 409', async () => {
       await stop(witness.child);
       witness = await startWitness(keyFile, logKey.verifierKey, stateFile);
