@@ -171,3 +171,84 @@ describeWithPostgres('transparency log over the audit chain (issue 11)', () => {
     expect((await log.status()).checkpoint).toEqual(before.checkpoint);
   });
 });
+
+describeWithPostgres('checkpoints keep pace with batched ingestion (issue 11)', () => {
+  let db: TestDatabase;
+  let dir: string;
+  let app: INestApplicationContext;
+  const key = generateNoteKey(ORIGIN);
+
+  beforeAll(async () => {
+    db = await createTestDatabase('sg_tlog_pace');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sg-tlog-pace-'));
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ...auditImports(db.url, dir),
+        // The schedule a busy service would run: integrate every 200 ms, sign every 250 ms.
+        TransparencyLogModule.forRoot({
+          origin: ORIGIN,
+          signingKey: key.signerKey,
+          checkpointIntervalMs: 250,
+        }),
+      ],
+    }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await db?.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('20,000 events in batches of 500 from 4 writers: checkpoints follow while they arrive and cover them all within 5 s', async () => {
+    const audit = app.get(AuditService);
+    const log = app.get(TransparencyLogService);
+    const sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    try {
+      const started = performance.now();
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          while (next < 40) {
+            const batch = next++;
+            await audit.recordMany(
+              Array.from({ length: 500 }, (_, i) => ({
+                type: 'pace.test',
+                userId: `u${i % 50}`,
+                details: { batch, i },
+              })),
+            );
+          }
+        }),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      const during = await sql.query<{ n: string }>(
+        `SELECT count(*)::text AS n FROM audit_checkpoints`,
+      );
+      console.info(
+        `ingested 20,000 events in ${seconds.toFixed(2)} s (${Math.round(20_000 / seconds)}/s); ${during.rows[0].n} checkpoints meanwhile`,
+      );
+      const chain = Number(
+        (await sql.query<{ n: string }>(`SELECT last_id::text AS n FROM audit_chain_head`)).rows[0]
+          .n,
+      );
+      let covered = 0;
+      for (let i = 0; i < 50 && covered < chain; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        covered = (await log.status()).checkpoint?.size ?? 0;
+      }
+      expect(covered).toBe(chain);
+      // Checkpoints were signed while the events arrived, not only at the end.
+      expect(Number(during.rows[0].n)).toBeGreaterThanOrEqual(2);
+      const { rows } = await sql.query<{ size: string }>(
+        `SELECT size::text FROM audit_checkpoints ORDER BY size`,
+      );
+      expect(rows.length).toBeGreaterThanOrEqual(3);
+    } finally {
+      await sql.end();
+    }
+  });
+});
