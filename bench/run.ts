@@ -9,11 +9,14 @@ import pg from 'pg';
 import { type UnchainedRecord } from '../src/audit/audit-record.js';
 import { RECORD_SELECT } from '../src/audit/audit-store.js';
 import { AuditVerifier } from '../src/audit/audit-verifier.js';
+import { generateNoteKey } from '../src/transparency/note-keys.js';
 import {
   IN_PROCESS_INSTANCE,
   POOL_SIZE,
+  startInProcessAudit,
   startInProcessLogin,
   startInProcessStrikes,
+  TREE_ORIGIN,
   startLoginPeer,
   startPeer,
 } from './lib/in-process.js';
@@ -806,6 +809,9 @@ async function main(): Promise<void> {
       }
     }
 
+    // -- in-process: batched ingestion with the transparency log vs without ------------------------
+    if (wanted('ingest_batched_tree')) await treeIngestFigure(db.url, tmp);
+
     // -- in-process: login admissions vs rate-limiter-flexible's login recipe ---------------------
     if (wanted('login_throttle')) await loginThrottleFigure(db.url, path.join(tmp, 'login-audit'));
 
@@ -841,6 +847,50 @@ async function main(): Promise<void> {
   log(`wrote ${path.relative(process.cwd(), RESULTS_FILE)}`);
   if (cpuProfile)
     log(`CPU profiles of the service in ${path.relative(process.cwd(), PROFILE_DIR)}`);
+}
+
+/**
+ * ingest_batched_tree: AuditService.recordMany() of 500 events from the batch connections'
+ * number of callers, in-process, with TransparencyLogModule integrating the tree and signing
+ * checkpoints on the service's schedule (A) and without it (B). Each run starts its own
+ * application and closes it after, so the other side's background work never overlaps a run;
+ * A's integration of what it appended is part of A's cost.
+ */
+async function treeIngestFigure(url: string, tmp: string): Promise<void> {
+  const signingKey = generateNoteKey(TREE_ORIGIN).signerKey;
+  const events = Array.from({ length: settings.batchSize }, (_, i) => ({
+    type: 'bench.tree',
+    userId: `customer-${i % 100}`,
+    details: { i },
+  }));
+  let runs = 0;
+  const side =
+    (withTree: boolean) =>
+    async (seconds: number): Promise<Run> => {
+      const app = await startInProcessAudit(
+        url,
+        path.join(tmp, `tree-audit-${runs++}`),
+        withTree ? signingKey : null,
+      );
+      try {
+        await app.catchUp(); // what the other side appended is not this run's work
+        return await timedWorkers(settings.batchConnections, seconds, async () => {
+          await app.audit.recordMany(events);
+          return settings.batchSize;
+        });
+      } finally {
+        await app.close();
+      }
+    };
+  await figure('ingest_batched_tree', {
+    unit: 'events/s',
+    target: 0.9,
+    a: {
+      what: `AuditService.recordMany(${settings.batchSize} events) in-process from ${settings.batchConnections} callers, TransparencyLogModule integrating and signing (200 ms / 10 s)`,
+      run: side(true),
+    },
+    b: { what: 'the same without TransparencyLogModule', run: side(false) },
+  });
 }
 
 /**

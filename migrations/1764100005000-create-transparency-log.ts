@@ -4,9 +4,10 @@ import { type MigrationInterface, type QueryRunner } from 'typeorm';
  * The transparency log over the audit chain: an RFC 9162 Merkle tree whose leaf `i` is record
  * `i + 1`'s hash, and the signed checkpoints of it.
  *
- * - `audit_tree_nodes`: every complete subtree's hash, keyed by (level, index): level 0 holds the
- *   leaf hashes, level L the hash of leaves [index·2^L, (index+1)·2^L). A proof is a handful of
- *   primary-key reads; the right edge of a tree of any size is the nodes its set bits name.
+ * - `audit_tree_nodes`: every complete subtree of two leaves or more, keyed by (level, index):
+ *   level L ≥ 1 the hash of leaves [index·2^L, (index+1)·2^L). Leaves are not stored: leaf i is
+ *   SHA-256(0x00 ‖ record i+1's hash). A proof is a handful of primary-key reads; the right edge
+ *   of a tree of any size is the nodes its set bits name.
  * - `audit_tree_head`: how many records the tree holds (always a gap-free prefix of the chain)
  *   and its root. The integrator locks it, so one instance integrates at a time.
  * - `audit_checkpoints`: every signed checkpoint (a C2SP signed note), by tree size.
@@ -22,7 +23,7 @@ export class CreateTransparencyLog1764100005000 implements MigrationInterface {
   async up(db: QueryRunner): Promise<void> {
     await db.query(`
       CREATE TABLE audit_tree_nodes (
-        level smallint NOT NULL CHECK (level BETWEEN 0 AND 62),
+        level smallint NOT NULL CHECK (level BETWEEN 1 AND 62),
         index bigint   NOT NULL CHECK (index >= 0),
         hash  bytea    NOT NULL CHECK (length(hash) = 32),
         PRIMARY KEY (level, index)

@@ -6,6 +6,9 @@ import { RateLimiterPostgres } from 'rate-limiter-flexible';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../../src/app/database/data-source-options.js';
 import { AuditModule } from '../../src/audit/audit.module.js';
+import { AuditService } from '../../src/audit/audit.service.js';
+import { TransparencyLogService } from '../../src/transparency/transparency-log.service.js';
+import { TransparencyLogModule } from '../../src/transparency/transparency.module.js';
 import { LoginThrottleModule } from '../../src/login/login-throttle.module.js';
 import { type LoginThrottleModuleOptions } from '../../src/login/login-throttle.options.js';
 import { LoginThrottleService } from '../../src/login/login-throttle.service.js';
@@ -188,5 +191,51 @@ export async function startLoginPeer(url: string): Promise<LoginPeer> {
       ]),
     single: (a, s) => accountSource.consume(`${a}_${s}`),
     close: () => pool.end(),
+  };
+}
+
+export const TREE_INSTANCE = 'bench-tree';
+
+@Module({})
+class InProcessAuditModule {
+  static forRoot(url: string, logDir: string, signingKey: string | null): DynamicModule {
+    return {
+      module: InProcessAuditModule,
+      imports: [
+        TypeOrmModule.forRoot(dataSourceOptions({ url, poolSize: POOL_SIZE, embedded: false })),
+        AuditModule.forRoot({ logDir, instanceId: TREE_INSTANCE }),
+        // The service's schedule: integrate every 200 ms, a checkpoint at most every 10 s.
+        ...(signingKey ? [TransparencyLogModule.forRoot({ origin: TREE_ORIGIN, signingKey })] : []),
+      ],
+    };
+  }
+}
+
+export const TREE_ORIGIN = 'bench.strikeguard/audit';
+
+export interface InProcessAudit {
+  audit: AuditService;
+  /** Catches the tree up with the chain (what earlier runs appended); no-op without the tree. */
+  catchUp(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** AuditModule in-process, with the transparency log (`signingKey`) or without it (null). */
+export async function startInProcessAudit(
+  url: string,
+  logDir: string,
+  signingKey: string | null,
+): Promise<InProcessAudit> {
+  const app = await NestFactory.createApplicationContext(
+    InProcessAuditModule.forRoot(url, logDir, signingKey),
+    { logger: ['error', 'warn'] },
+  );
+  await app.init();
+  return {
+    audit: app.get(AuditService),
+    catchUp: async () => {
+      if (signingKey) await app.get(TransparencyLogService).integrate();
+    },
+    close: () => app.close(),
   };
 }

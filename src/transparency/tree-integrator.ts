@@ -59,8 +59,8 @@ export class TreeIntegrator {
       const added: TreeNode[] = [];
       let size = head.size;
       for (const leaf of leaves) {
+        // A leaf itself is not stored (its record is): only the subtrees it completes.
         let node: TreeNode = { level: 0, index: size, hash: leafHash(leaf.hash) };
-        added.push(node);
         // Each completed pair merges into its parent, as far up as it completes.
         while (edge.length > 0 && edge[edge.length - 1].level === node.level) {
           const left = edge.pop()!;

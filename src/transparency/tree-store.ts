@@ -1,4 +1,5 @@
 import { type DataSource, type EntityManager } from 'typeorm';
+import { leafHash } from './merkle.js';
 
 /** A complete subtree: leaves [index·2^level, (index+1)·2^level). */
 export interface TreeNodeKey {
@@ -85,20 +86,35 @@ export class TreeStore {
     });
   }
 
-  /** The nodes asked for, by key; missing ones are absent from the map. */
+  /**
+   * The nodes asked for, by key; missing ones are absent from the map. Leaves (level 0) are not
+   * stored: a leaf's hash is SHA-256(0x00 ‖ its record's hash), read from audit_events.
+   */
   async nodes(
     keys: readonly TreeNodeKey[],
     manager: EntityManager = this.dataSource.manager,
   ): Promise<Map<string, Buffer>> {
     const found = new Map<string, Buffer>();
-    if (keys.length === 0) return found;
-    const rows = (await manager.query(
-      `SELECT n.level, n.index::float8 AS index, n.hash
-         FROM unnest($1::smallint[], $2::bigint[]) AS k(level, index)
-         JOIN audit_tree_nodes n ON n.level = k.level AND n.index = k.index`,
-      [keys.map((k) => k.level), keys.map((k) => k.index)],
-    )) as { level: number; index: number; hash: Buffer }[];
-    for (const r of rows) found.set(keyOf(r.level, r.index), r.hash);
+    const leaves = keys.filter((k) => k.level === 0);
+    const inner = keys.filter((k) => k.level > 0);
+    if (leaves.length > 0) {
+      const rows = (await manager.query(
+        `SELECT id::float8 AS id, hash FROM audit_events WHERE id = ANY($1::bigint[])`,
+        [leaves.map((k) => k.index + 1)],
+      )) as { id: number; hash: string }[];
+      for (const r of rows)
+        if (/^[0-9a-f]{64}$/.test(r.hash))
+          found.set(keyOf(0, r.id - 1), leafHash(Buffer.from(r.hash, 'hex')));
+    }
+    if (inner.length > 0) {
+      const rows = (await manager.query(
+        `SELECT n.level, n.index::float8 AS index, n.hash
+           FROM unnest($1::smallint[], $2::bigint[]) AS k(level, index)
+           JOIN audit_tree_nodes n ON n.level = k.level AND n.index = k.index`,
+        [inner.map((k) => k.level), inner.map((k) => k.index)],
+      )) as { level: number; index: number; hash: Buffer }[];
+      for (const r of rows) found.set(keyOf(r.level, r.index), r.hash);
+    }
     return found;
   }
 
@@ -118,7 +134,7 @@ export class TreeStore {
     });
   }
 
-  /** Adds integrated nodes and moves the head, in the caller's (locked) transaction. */
+  /** Adds integrated nodes (level ≥ 1) and moves the head, in the caller's (locked) transaction. */
   async integrate(
     manager: EntityManager,
     nodes: readonly TreeNode[],

@@ -45,11 +45,13 @@ export async function rewriteHistory(sql: pg.Client, id: number, logDir?: string
   );
   let level = all.slice(0, treeSize).map((r) => leafHash(Buffer.from(r.hash, 'hex')));
   for (let l = 0; level.length > 0; l++) {
-    await sql.query(
-      `INSERT INTO audit_tree_nodes (level, index, hash)
+    if (l > 0)
+      // leaves are not stored: they are the records' hashes
+      await sql.query(
+        `INSERT INTO audit_tree_nodes (level, index, hash)
        SELECT $1, i - 1, h FROM unnest($2::bytea[]) WITH ORDINALITY AS t(h, i)`,
-      [l, level],
-    );
+        [l, level],
+      );
     const next: Buffer[] = [];
     for (let i = 0; i + 1 < level.length; i += 2) next.push(nodeHash(level[i], level[i + 1]));
     level = next;
