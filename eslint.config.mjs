@@ -38,6 +38,7 @@ export default tseslint.config(
                 '**/audit/*',
                 '**/strikes/*',
                 '**/login/*',
+                '**/alerts/*',
                 '**/common/*',
                 '**/rest/*',
                 '!**/rest/index.js',
@@ -59,6 +60,7 @@ export default tseslint.config(
     files: [
       'src/strikes/**/*.ts',
       'src/login/**/*.ts',
+      'src/alerts/**/*.ts',
       'src/audit/**/*.ts',
       'src/common/**/*.ts',
       'src/rest/**/*.ts',
