@@ -1,9 +1,10 @@
 import { CreateAuditEvents1764100001000 } from './1764100001000-create-audit-events.js';
 import { CreateStrikeCounters1764100003000 } from './1764100003000-create-strike-counters.js';
 import { CreateLoginThrottle1764100004000 } from './1764100004000-create-login-throttle.js';
+import { CreateAlertCursor1764100006000 } from './1764100006000-create-alert-cursor.js';
 
 /**
- * The library's own tables (audit trail, strike counters, login throttle), in order: what a host app adds to its
+ * The library's own tables (audit trail, strike counters, login throttle, alert cursors), in order: what a host app adds to its
  * migrations (`strikeguardMigrations` in the public entry). They reference no table of the host:
  * counters key on the text form of the host's user id, whatever its type.
  */
@@ -11,4 +12,5 @@ export const libraryMigrations = [
   CreateAuditEvents1764100001000,
   CreateStrikeCounters1764100003000,
   CreateLoginThrottle1764100004000,
+  CreateAlertCursor1764100006000,
 ];

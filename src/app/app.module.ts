@@ -5,7 +5,13 @@ import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
-import { AuditModule, LoginThrottleModule, StrikeGuard, StrikesModule } from '../index.js';
+import {
+  AlertsModule,
+  AuditModule,
+  LoginThrottleModule,
+  StrikeGuard,
+  StrikesModule,
+} from '../index.js';
 import { loginThrottleSecret } from './config/login-throttle-secret.js';
 import { AuditApiModule, LoginThrottleAdminModule, StrikesAdminModule } from '../rest/index.js';
 import { MetricsController } from './metrics/metrics.controller.js';
@@ -81,6 +87,8 @@ export class AppModule {
           ...config.loginThrottle,
           secret: loginThrottleSecret(config),
         }),
+        // ALERT_WEBHOOK_URL: the security team's webhook, fed from the audit table in the background.
+        ...(config.alerts ? [AlertsModule.forRoot(config.alerts)] : []),
         // The library's REST modules, behind this service's own authentication and roles.
         StrikesAdminModule.register({ guards: [JwtAuthGuard, StrikeGuard, RolesGuard] }),
         LoginThrottleAdminModule.register({ guards: [JwtAuthGuard, StrikeGuard, RolesGuard] }),

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseBoolean, parseDuration, parseInteger } from './env-values.js';
+import { type AlertsConfig, parseAlerts } from './alerts-config.js';
 import { type LoginThrottleConfig, parseLoginThrottle } from './login-throttle-config.js';
 import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 
@@ -50,6 +51,8 @@ export interface AppConfig {
   /** Whether JWT_SECRET came from the environment (else it is random for this run). */
   jwtSecretFromEnv: boolean;
   loginThrottle: LoginThrottleConfig;
+  /** The security team's alert webhook (ALERT_WEBHOOK_*); null when ALERT_WEBHOOK_URL is unset. */
+  alerts: AlertsConfig | null;
 }
 
 /** Thrown when the environment holds values the service cannot start with; lists every problem. */
@@ -178,6 +181,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
 
   const jwtSecretFromEnv = !!env.JWT_SECRET;
   const loginThrottle = parseLoginThrottle(env, problems, warnings);
+  const alerts = parseAlerts(env, production, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -206,6 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
       docsEnabled,
       jwtSecretFromEnv,
       loginThrottle,
+      alerts,
     },
     warnings,
   };
