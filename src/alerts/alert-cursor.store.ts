@@ -64,8 +64,9 @@ export class AlertCursorStore {
     holder: string,
     leaseMs: number,
   ): Promise<{ row: AlertCursorRow; held: boolean; tookFrom: string | null } | null> {
-    const [claimed] = await this.dataSource.query(
-      `WITH current AS (
+    const [claimed] = returned<AlertCursorRow & { tookFrom: string | null }>(
+      await this.dataSource.query(
+        `WITH current AS (
          -- Named apart from the table's columns: RETURNING reads the updated row's.
          SELECT destination, holder AS previous, lease_until < now() AS lapsed
          FROM alert_cursors WHERE destination = $1 FOR UPDATE
@@ -77,7 +78,8 @@ export class AlertCursorStore {
          AND (current.previous IS NULL OR current.previous = $2 OR current.lapsed)
        RETURNING ${ROW},
          CASE WHEN current.previous IS DISTINCT FROM $2 THEN current.previous END AS "tookFrom"`,
-      [destination, holder, leaseMs],
+        [destination, holder, leaseMs],
+      ),
     );
     if (claimed) {
       const { tookFrom, ...row } = claimed;
@@ -142,7 +144,7 @@ export class AlertCursorStore {
        RETURNING 1`,
       [destination, holder, id, leaseMs],
     );
-    return rows.length === 1;
+    return returned(rows).length === 1;
   }
 
   /** An attempt failed: its error and when the next one is due, for every instance to report. */
@@ -161,7 +163,7 @@ export class AlertCursorStore {
        RETURNING 1`,
       [destination, holder, failures, error, nextAttemptAt.toISOString()],
     );
-    return rows.length === 1;
+    return returned(rows).length === 1;
   }
 
   /** Gives the lease up (a clean stop): a standby takes over at its next poll. */
@@ -172,4 +174,9 @@ export class AlertCursorStore {
       [destination, holder],
     );
   }
+}
+
+/** TypeORM answers UPDATE … RETURNING with [rows, affected]. */
+function returned<T = Record<string, unknown>>(result: unknown): T[] {
+  return (result as [T[], number])[0];
 }

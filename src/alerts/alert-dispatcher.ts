@@ -88,9 +88,14 @@ export class AlertDispatcher {
     };
   }
 
-  /** Starts the background loop (returns at once). */
-  start(): void {
+  /**
+   * Creates the destination's cursor if it is new (so that with `startAt: 'now'` every alert
+   * recorded after this resolves is delivered), then starts the background loop.
+   */
+  async start(): Promise<void> {
     if (this.running) return;
+    await this.store.ensure(this.options.name, this.options.startAt);
+    this.ensured = true;
     this.stopping = false;
     this.running = this.loop();
   }

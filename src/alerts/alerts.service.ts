@@ -46,8 +46,9 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
     if (!exists) throw alertMigrationMissing(database);
   }
 
-  onApplicationBootstrap(): void {
-    this.dispatcher.start();
+  /** Before the app serves: an alert recorded from then on is never behind a new cursor. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.dispatcher.start();
   }
 
   async onModuleDestroy(): Promise<void> {
