@@ -165,10 +165,11 @@ export class AlertDispatcher {
       return false;
     }
     if (this.state.role !== 'delivering') {
-      this.logger.log(
-        `delivering alerts to "${name}" from audit id ${claim.row.lastId}` +
-          (claim.tookFrom ? ` (took over from ${claim.tookFrom}, whose lease lapsed)` : ''),
-      );
+      const started = `delivering alerts to "${name}" from audit id ${claim.row.lastId}`;
+      // A lapsed lease means its holder died or hung: the alert it had in flight is resent.
+      if (claim.tookFrom)
+        this.logger.warn(`${started} (took over from ${claim.tookFrom}, whose lease lapsed)`);
+      else this.logger.log(started);
       // Whoever delivered before kept the backoff in the row: go on with it.
       this.nextAttempt = claim.row.nextAttemptAt ? Date.parse(claim.row.nextAttemptAt) : 0;
       this.update({ role: 'delivering' });
