@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { verifyWebhook } from '../../src/index.js';
 import { externalEvent } from '../support/audit-files.js';
+import { responseChecker } from '../support/openapi.js';
 import { request } from '../support/http.js';
 import {
   createTestDatabase,
@@ -110,9 +111,12 @@ describeWithPostgres('alert webhooks of the reference service (ALERT_WEBHOOK_URL
       }
       const down = await waitForHealth(
         svc.base,
-        (b) => b.alerts.consecutiveFailures >= 2,
-        'refused deliveries',
+        // Three more terminations and the block wait (the status is at most a poll old).
+        (b) => b.alerts.consecutiveFailures >= 2 && b.alerts.lag === 4,
+        'refused deliveries of 4 alerts',
       );
+      const fits = await responseChecker((await request(svc.base, 'GET', '/docs-json')).body);
+      expect(fits('GET', '/health', 200, down)).toEqual([]);
       expect(down).toMatchObject({
         status: 'degraded',
         checks: { database: 'ok', auditLog: 'ok', alerts: 'degraded' },
@@ -183,7 +187,9 @@ describeWithPostgres('alert webhooks of the reference service (ALERT_WEBHOOK_URL
         threat: 'high',
         details: { firstInvalidId: verdict.body.firstInvalidId },
       });
-      expect(await waitForHealth(svc.base, (b) => b.status === 'ok', 'recovery')).toMatchObject({
+      const recovered = await waitForHealth(svc.base, (b) => b.status === 'ok', 'recovery');
+      expect(fits('GET', '/health', 200, recovered)).toEqual([]);
+      expect(recovered).toMatchObject({
         checks: { alerts: 'ok' },
         alerts: { healthy: true, lag: 0, consecutiveFailures: 0, cursor: expected.at(-1) },
       });
