@@ -98,34 +98,37 @@ export class AlertCursorStore {
   }
 
   /**
-   * The alerts after `afterId`, oldest first. One index scan per type on (type, id), each
-   * stopping at `limit`: the cost follows the alerts read, never the records between them.
+   * The alerts after `afterId`, oldest first. One index scan of (type, id) per type, each
+   * stopping at `limit`: the cost follows the alerts read, never the records between them. The
+   * types are separate statements of a UNION, each planned with its own value: a LATERAL join
+   * over the list hid the value from the planner, which then walked the primary key from the
+   * cursor and filtered (every record since the last alert, at every poll).
    */
   alertsAfter(types: string[], afterId: number, limit: number): Promise<AuditRecord[]> {
+    const perType = types.map(
+      (_, i) =>
+        `(SELECT ${RECORD_SELECT} FROM audit_events
+          WHERE audit_events.type = $${i + 3} AND audit_events.id > $1
+          ORDER BY audit_events.id LIMIT $2)`,
+    );
     return this.dataSource.query(
-      `SELECT a.* FROM unnest($1::text[]) AS wanted(type_name)
-       CROSS JOIN LATERAL (
-         SELECT ${RECORD_SELECT} FROM audit_events
-         WHERE audit_events.type = wanted.type_name AND audit_events.id > $2
-         ORDER BY audit_events.id LIMIT $3
-       ) a
-       ORDER BY a."id" LIMIT $3`,
-      [types, afterId, limit],
+      `SELECT * FROM (${perType.join(' UNION ALL ')}) a ORDER BY a."id" LIMIT $2`,
+      [afterId, limit, ...types],
     );
   }
 
-  /** Alerts after `afterId`, counted up to PENDING_COUNT_CAP per type. */
+  /** Alerts after `afterId`, counted up to PENDING_COUNT_CAP (per type, as alertsAfter reads). */
   async countAfter(types: string[], afterId: number): Promise<number> {
-    const [row] = await this.dataSource.query(
-      `SELECT coalesce(sum(n), 0)::int AS n FROM unnest($1::text[]) AS wanted(type_name)
-       CROSS JOIN LATERAL (
-         SELECT count(*) AS n FROM (
-           SELECT 1 FROM audit_events
-           WHERE audit_events.type = wanted.type_name AND audit_events.id > $2 LIMIT $3
-         ) s
-       ) c`,
-      [types, afterId, PENDING_COUNT_CAP],
+    const perType = types.map(
+      (_, i) =>
+        `(SELECT count(*) FROM (SELECT 1 FROM audit_events
+          WHERE audit_events.type = $${i + 3} AND audit_events.id > $1 LIMIT $2) s)`,
     );
+    const [row] = await this.dataSource.query(`SELECT (${perType.join(' + ')})::int AS n`, [
+      afterId,
+      PENDING_COUNT_CAP,
+      ...types,
+    ]);
     return Math.min(row.n, PENDING_COUNT_CAP);
   }
 
