@@ -189,6 +189,16 @@ describeWithPostgres('alert webhooks of the reference service (ALERT_WEBHOOK_URL
       });
       const recovered = await waitForHealth(svc.base, (b) => b.status === 'ok', 'recovery');
       expect(fits('GET', '/health', 200, recovered)).toEqual([]);
+      const scraped = (await request(svc.base, 'GET', '/metrics')).text;
+      const sample = (name: string) =>
+        Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(scraped)?.[1] ?? NaN);
+      expect(sample('strikeguard_alerts_lag\\{destination="default"\\}')).toBe(0);
+      expect(
+        sample('strikeguard_alerts_delivered_total\\{destination="default"\\}'),
+      ).toBeGreaterThanOrEqual(expected.length);
+      expect(
+        sample('strikeguard_alerts_failures_total\\{destination="default",kind="connection"\\}'),
+      ).toBeGreaterThanOrEqual(2);
       expect(recovered).toMatchObject({
         checks: { alerts: 'ok' },
         alerts: { healthy: true, lag: 0, consecutiveFailures: 0, cursor: expected.at(-1) },
