@@ -33,7 +33,8 @@ const FAST = {
   retryBaseMs: 50,
   retryMaxMs: 200,
   timeoutMs: 500,
-  leaseMs: 1600,
+  // Long enough that a stalled test machine never lets it lapse under a live deliverer.
+  leaseMs: 5000,
 } satisfies Partial<AlertsModuleOptions>;
 
 interface Host {
@@ -152,7 +153,10 @@ describeWithPostgres('AlertsModule: audit records of the alert types, to a webho
     await receiver.down(); // connection refused
     await record('account.blocked');
     await record('session.terminated');
-    await until(() => h.alerts.status().consecutiveFailures >= 2, 'refused attempts');
+    await until(
+      () => h.alerts.status().consecutiveFailures >= 2 && h.alerts.status().lag === 2,
+      'refused attempts, both alerts waiting',
+    );
     expect(h.alerts.status()).toMatchObject({
       healthy: false,
       lastError: 'cannot connect: ECONNREFUSED',
