@@ -202,3 +202,39 @@ export {
   verifyTlogProof,
 } from './transparency/tlog-proof.js';
 export { RootBuilder } from './transparency/root-builder.js';
+export { AlertsModule } from './alerts/alerts.module.js';
+export { AlertsService } from './alerts/alerts.service.js';
+export { ALERTS_OPTIONS } from './alerts/alerts-options.provider.js';
+export {
+  type AlertsModuleOptions,
+  type ResolvedAlertsOptions,
+  AlertsOptionsError,
+  DEFAULT_ALERT_TYPES,
+  isLoopbackUrl,
+  resolveAlertsOptions,
+} from './alerts/alerts.options.js';
+export { AlertsSetupError } from './alerts/alerts-setup.errors.js';
+export {
+  AlertDispatcher,
+  type AlertsLogger,
+  type AlertsStatus,
+} from './alerts/alert-dispatcher.js';
+export {
+  WebhookNotifier,
+  type WebhookDelivery,
+  type WebhookNotifierOptions,
+  alertBody,
+  alertMessageId,
+} from './alerts/webhook-notifier.js';
+export {
+  DEFAULT_WEBHOOK_TOLERANCE_SECONDS,
+  type VerifyWebhookOptions,
+  type WebhookHeaders,
+  type WebhookMessage,
+  WebhookSecretError,
+  WebhookVerificationError,
+  parseWebhookSecret,
+  signWebhook,
+  verifyWebhook,
+  webhookSignature,
+} from './alerts/standard-webhooks.js';

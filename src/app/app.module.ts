@@ -6,6 +6,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
 import {
+  AlertsModule,
   AuditModule,
   LoginThrottleModule,
   StrikeGuard,
@@ -100,6 +101,8 @@ export class AppModule {
           checkpointIntervalMs: config.transparency.checkpointIntervalMs,
           witnesses: config.transparency.witnesses,
         }),
+        // ALERT_WEBHOOK_URL: the security team's webhook, fed from the audit table in the background.
+        ...(config.alerts ? [AlertsModule.forRoot(config.alerts)] : []),
         // The library's REST modules, behind this service's own authentication and roles.
         StrikesAdminModule.register({ guards: [JwtAuthGuard, StrikeGuard, RolesGuard] }),
         LoginThrottleAdminModule.register({ guards: [JwtAuthGuard, StrikeGuard, RolesGuard] }),

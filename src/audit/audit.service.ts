@@ -159,8 +159,8 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
    * A range reads its rows and, of the file, only around its lines. The whole chain, or a range of
    * more than HEAVY_VERIFY_RECORDS, runs one at a time: another throws AuditVerificationBusyError.
    */
-  verify(range: { fromId?: number; toId?: number } = {}): Promise<VerifyResult> {
-    return this.gate.verify(
+  async verify(range: { fromId?: number; toId?: number } = {}): Promise<VerifyResult> {
+    const result = await this.gate.verify(
       range,
       () => this.store.headId(),
       (onProgress, stats) =>
@@ -175,6 +175,8 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
           stats,
         ),
     );
+    if (!result.ok) await this.recordVerificationFailure(range, result);
+    return result;
   }
 
   /**
@@ -202,6 +204,42 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
   /** A copy of `value` with the configured secret keys redacted. */
   redact(value: unknown): unknown {
     return redact(value, this.options.redactKeys);
+  }
+
+  /**
+   * A verification that failed is itself an event (`audit.verification_failed`, threat high), so
+   * the security team hears of it wherever it runs (alert webhooks read it from the table). The
+   * verdict is returned even if that record cannot be written: the caller must still see it.
+   */
+  private async recordVerificationFailure(
+    range: { fromId?: number; toId?: number },
+    result: VerifyResult,
+  ): Promise<void> {
+    try {
+      await this.record(
+        {
+          type: 'audit.verification_failed',
+          userId: 'system',
+          outcome: 'failure',
+          threat: 'high',
+          entityType: 'audit_record',
+          targetId: result.firstInvalidId === undefined ? null : String(result.firstInvalidId),
+          description: result.reason ?? 'verification failed',
+          details: {
+            firstInvalidId: result.firstInvalidId ?? null,
+            reason: result.reason ?? null,
+            checked: result.checked,
+            fromId: range.fromId ?? null,
+            toId: range.toId ?? null,
+          },
+        },
+        { evenIfOverloaded: true },
+      );
+    } catch (error) {
+      this.logger.error(
+        `could not record audit.verification_failed (first invalid id ${result.firstInvalidId}): ${(error as Error).message}`,
+      );
+    }
   }
 
   /** Appends to the file the records of this instance that the table has and the file lacks. */

@@ -1,4 +1,4 @@
-import { Counter, Histogram, register } from 'prom-client';
+import { Counter, Gauge, Histogram, register } from 'prom-client';
 
 /**
  * Prometheus metrics of the library, in prom-client's default registry (the host exposes it).
@@ -8,6 +8,12 @@ function counter(name: string, help: string, labelNames: string[] = []): Counter
   return (
     (register.getSingleMetric(name) as Counter | undefined) ??
     new Counter({ name, help, labelNames })
+  );
+}
+
+function gauge(name: string, help: string, labelNames: string[] = []): Gauge {
+  return (
+    (register.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help, labelNames })
   );
 }
 
@@ -108,6 +114,21 @@ export const metrics = {
   loginThrottledUnrecorded: counter(
     'strikeguard_login_throttled_unrecorded_total',
     'Throttled attempts whose coalesced auth.login_throttled count could not be recorded',
+  ),
+  alertsDelivered: counter(
+    'strikeguard_alerts_delivered_total',
+    'Alerts a webhook receiver acknowledged with a 2xx, by destination',
+    ['destination'],
+  ),
+  alertsFailures: counter(
+    'strikeguard_alerts_failures_total',
+    'Failed alert deliveries (each is retried), by destination and kind (status, timeout, connection)',
+    ['destination', 'kind'],
+  ),
+  alertsLag: gauge(
+    'strikeguard_alerts_lag',
+    'Alerts recorded and not yet acknowledged by the receiver, by destination (counted up to 10,000 per type)',
+    ['destination'],
   ),
   loginRowsSwept: counter(
     'strikeguard_login_rows_swept_total',

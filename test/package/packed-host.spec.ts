@@ -30,7 +30,7 @@ const JWT_SECRET = 'packed-host-test-secret-0123456789abcdef0123456789';
 
 /** The library's own outputs, and the three files npm always ships. */
 const SHIPPED =
-  /^(package\.json|README\.md|LICENSE|dist\/src\/index\.(js|d\.ts)|dist\/src\/(strikes|audit|common|login|transparency|rest|cli)\/.+\.(js|d\.ts|js\.map)|dist\/migrations\/.+\.(js|d\.ts|js\.map))$/;
+  /^(package\.json|README\.md|LICENSE|dist\/src\/index\.(js|d\.ts)|dist\/src\/(strikes|audit|common|login|transparency|alerts|rest|cli)\/.+\.(js|d\.ts|js\.map)|dist\/migrations\/.+\.(js|d\.ts|js\.map))$/;
 
 interface Run {
   code: number | null;

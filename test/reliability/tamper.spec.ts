@@ -331,6 +331,28 @@ describeWithPostgres('audit verification detects tampering with the table or the
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ ok: false, firstInvalidId: target });
       expect(res.body.reason).toMatch(/hash|altered/);
+      // The failed verification is itself recorded, after the chain's records, by the auditor.
+      const [failure] = await query<Record<string, any>>(
+        c.db.url,
+        `SELECT id::int, type, user_id, actor_id, outcome, threat, target_id, details
+         FROM audit_events ORDER BY id DESC LIMIT 1`,
+      );
+      expect(failure).toEqual({
+        id: c.total + 1,
+        type: 'audit.verification_failed',
+        user_id: 'system',
+        actor_id: expect.any(String),
+        outcome: 'failure',
+        threat: 'high',
+        target_id: String(target),
+        details: {
+          firstInvalidId: target,
+          reason: res.body.reason,
+          checked: 0,
+          fromId: target,
+          toId: target,
+        },
+      });
     });
 
     it('GET /audit/verify/:id on untouched records (before, right after, last): ok', async () => {
@@ -346,9 +368,15 @@ describeWithPostgres('audit verification detects tampering with the table or the
         ok: true,
         checked: target - 1,
       });
+      // Each failed verification so far added its audit.verification_failed record.
+      const [head] = await query<{ last: number }>(
+        c.db.url,
+        'SELECT last_id::int AS last FROM audit_chain_head',
+      );
+      expect(head.last).toBeGreaterThan(c.total);
       expect((await verify(c, `?fromId=${target + 1}`)).body).toEqual({
         ok: true,
-        checked: c.total - target,
+        checked: head.last - target,
       });
       expect((await verify(c, `?fromId=${c.ids[2]}&toId=${target - 1}`)).body).toEqual({
         ok: true,

@@ -19,7 +19,7 @@ export const SERVICE_JWT_SECRET = 'service-process-test-secret-0123456789abcdef0
  * child): only `options.env` and the defaults below set them.
  */
 const SERVICE_VARIABLE =
-  /^(PORT|HOST|NODE_ENV|LOG_LEVEL|TRUST_PROXY|DATA_DIR|(DATABASE|JWT|ADMIN|AUDIT|STRIKE|STRIKES|DOCS|METRICS|LOGIN)_\w+|LOGIN_THROTTLE)$/;
+  /^(PORT|HOST|NODE_ENV|LOG_LEVEL|TRUST_PROXY|DATA_DIR|(DATABASE|JWT|ADMIN|AUDIT|STRIKE|STRIKES|DOCS|METRICS|LOGIN|ALERT)_\w+|LOGIN_THROTTLE)$/;
 
 export interface ServiceOptions {
   /**

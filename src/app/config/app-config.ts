@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseBoolean, parseDuration, parseInteger } from './env-values.js';
+import { type AlertsConfig, parseAlerts } from './alerts-config.js';
 import { type LoginThrottleConfig, parseLoginThrottle } from './login-throttle-config.js';
 import { parseTransparency, type TransparencyConfig } from './transparency-config.js';
 import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
@@ -52,6 +53,8 @@ export interface AppConfig {
   jwtSecretFromEnv: boolean;
   loginThrottle: LoginThrottleConfig;
   transparency: TransparencyConfig;
+  /** The security team's alert webhook (ALERT_WEBHOOK_*); null when ALERT_WEBHOOK_URL is unset. */
+  alerts: AlertsConfig | null;
 }
 
 /** Thrown when the environment holds values the service cannot start with; lists every problem. */
@@ -181,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
   const jwtSecretFromEnv = !!env.JWT_SECRET;
   const loginThrottle = parseLoginThrottle(env, problems, warnings);
   const transparency = parseTransparency(env, production, problems);
+  const alerts = parseAlerts(env, production, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -210,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
       jwtSecretFromEnv,
       loginThrottle,
       transparency,
+      alerts,
     },
     warnings,
   };

@@ -53,3 +53,37 @@ export function parseDuration(
   }
   return seconds;
 }
+
+const MILLIS_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * A duration in milliseconds: seconds (`10`), or a number with a unit (`250ms`, `10s`, `5m`,
+ * `1h`), from `minMs` to `maxMs`.
+ */
+export function parseMillis(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallbackMs: number,
+  minMs: number,
+  maxMs: number,
+  problems: string[],
+): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallbackMs;
+  const match = /^(\d+)(ms|s|m|h)?$/.exec(raw.trim());
+  const ms = match ? Number(match[1]) * MILLIS_UNITS[match[2] || 's'] : NaN;
+  if (!Number.isSafeInteger(ms) || ms < minMs || ms > maxMs) {
+    problems.push(
+      `${name} must be a duration from ${showMillis(minMs)} to ${showMillis(maxMs)}, as seconds or with a unit ms, s, m or h (got "${raw}")`,
+    );
+    return fallbackMs;
+  }
+  return ms;
+}
+
+function showMillis(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}

@@ -40,17 +40,58 @@ export const userSchema = {
   },
 };
 
+const nullableInstant = { ...instant, type: ['string', 'null'] };
+
 export const healthSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['status', 'checks'],
   properties: {
-    status: { enum: ['ok'] },
+    status: {
+      enum: ['ok', 'degraded'],
+      description: '`degraded`: the alert webhook is failing or behind (see `alerts`)',
+    },
     checks: {
       type: 'object',
       additionalProperties: false,
       required: ['database', 'auditLog'],
-      properties: { database: { enum: ['ok'] }, auditLog: { enum: ['ok'] } },
+      properties: {
+        database: { enum: ['ok'] },
+        auditLog: { enum: ['ok'] },
+        alerts: { enum: ['ok', 'degraded'], description: 'only with ALERT_WEBHOOK_URL' },
+      },
+    },
+    alerts: {
+      type: 'object',
+      description: "only with ALERT_WEBHOOK_URL: this instance's view of the alert delivery",
+      additionalProperties: false,
+      required: [
+        'destination',
+        'role',
+        'healthy',
+        'cursor',
+        'lag',
+        'oldestPendingAt',
+        'lastSuccessAt',
+        'lastError',
+        'consecutiveFailures',
+        'nextAttemptAt',
+      ],
+      properties: {
+        destination: { type: 'string' },
+        role: {
+          enum: ['starting', 'delivering', 'standby', 'stopped'],
+          description: '`delivering`: this instance holds the lease; `standby`: another does',
+        },
+        healthy: { type: 'boolean' },
+        cursor: { type: 'integer', description: 'id of the last alert the receiver acknowledged' },
+        lag: { type: 'integer', description: 'alerts not yet acknowledged (counted up to 10,000)' },
+        oldestPendingAt: nullableInstant,
+        lastSuccessAt: nullableInstant,
+        lastError: { type: ['string', 'null'] },
+        consecutiveFailures: { type: 'integer' },
+        nextAttemptAt: nullableInstant,
+      },
     },
   },
 };
