@@ -100,7 +100,14 @@ describeWithPostgres('verification at 20,000 records', () => {
     if (edited === null) lines.splice(i, 1);
     else lines[i] = edited;
     fs.writeFileSync(file, lines.join('\n'));
-    return () => fs.writeFileSync(file, before);
+    // Undo only the edit: a failed verification appends its own record (audit.verification_failed)
+    // to the file meanwhile, and that line must stay.
+    return () => {
+      const now = fs.readFileSync(file, 'utf8').split('\n');
+      if (edited === null) now.splice(i, 0, before.split('\n')[i]);
+      else now[i] = before.split('\n')[i];
+      fs.writeFileSync(file, now.join('\n'));
+    };
   }
 
   it('checks one record from a few lines around its own, in the current file and a rotated one', async () => {
