@@ -112,7 +112,7 @@ export class CheckpointSigner {
     const actual = head.size === 0 ? head.root : await storedRoot(this.store, head.size, manager);
     if (!actual.equals(head.root))
       throw new ForkGuardError(
-        `audit_tree_head's root for ${head.size} records is not the root of audit_tree_nodes: the tree tables were altered`,
+        `audit_tree_head's root for ${head.size} records is not the root of the records' hashes and audit_tree_nodes: records or the tree tables were altered after they were integrated`,
         tree,
         tree,
       );

@@ -1,5 +1,5 @@
 import { type DataSource, type EntityManager } from 'typeorm';
-import { leafHash } from './merkle.js';
+import { leafHash, rootOf } from './merkle.js';
 
 /** A complete subtree: leaves [index·2^level, (index+1)·2^level). */
 export interface TreeNodeKey {
@@ -31,6 +31,14 @@ export class TreeStateError extends Error {
 }
 
 const keyOf = (level: number, index: number) => `${level}/${index}`;
+
+/**
+ * The lowest level stored in audit_tree_nodes. Below it a node covers at most 2^(level) ≤ 8
+ * leaves and is hashed from its records when asked for: the table holds one row per 16 records
+ * instead of one per record (integration then costs a fraction of an append), and a proof reads
+ * at most 16 more record hashes.
+ */
+export const STORED_TREE_LEVEL = 4;
 
 /**
  * Every SQL statement of the Merkle tree: its head, its complete-subtree nodes, and the chain
@@ -87,31 +95,47 @@ export class TreeStore {
   }
 
   /**
-   * The nodes asked for, by key; missing ones are absent from the map. Leaves (level 0) are not
-   * stored: a leaf's hash is SHA-256(0x00 ‖ its record's hash), read from audit_events.
+   * The nodes asked for, by key; missing ones are absent from the map. Nodes below
+   * STORED_TREE_LEVEL are not stored: a leaf's hash is SHA-256(0x00 ‖ its record's hash), read
+   * from audit_events, and a node above it is hashed from those.
    */
   async nodes(
     keys: readonly TreeNodeKey[],
     manager: EntityManager = this.dataSource.manager,
   ): Promise<Map<string, Buffer>> {
     const found = new Map<string, Buffer>();
-    const leaves = keys.filter((k) => k.level === 0);
-    const inner = keys.filter((k) => k.level > 0);
-    if (leaves.length > 0) {
+    const computed = keys.filter((k) => k.level < STORED_TREE_LEVEL);
+    const stored = keys.filter((k) => k.level >= STORED_TREE_LEVEL);
+    if (computed.length > 0) {
+      // Each one from the hashes of the records it covers, read in one statement.
+      const ranges = computed.map((k) => [k.index * 2 ** k.level, (k.index + 1) * 2 ** k.level]);
       const rows = (await manager.query(
-        `SELECT id::float8 AS id, hash FROM audit_events WHERE id = ANY($1::bigint[])`,
-        [leaves.map((k) => k.index + 1)],
+        `SELECT e.id::float8 AS id, e.hash
+           FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi)
+           JOIN audit_events e ON e.id > r.lo AND e.id <= r.hi`,
+        [ranges.map((r) => r[0]), ranges.map((r) => r[1])],
       )) as { id: number; hash: string }[];
+      const leaves = new Map<number, Buffer>();
       for (const r of rows)
         if (/^[0-9a-f]{64}$/.test(r.hash))
-          found.set(keyOf(0, r.id - 1), leafHash(Buffer.from(r.hash, 'hex')));
+          leaves.set(r.id - 1, leafHash(Buffer.from(r.hash, 'hex')));
+      computed.forEach((k, i) => {
+        const [lo, hi] = ranges[i];
+        const hashes: Buffer[] = [];
+        for (let at = lo; at < hi; at++) {
+          const leaf = leaves.get(at);
+          if (!leaf) return; // a record missing (or not a hash): the node is absent
+          hashes.push(leaf);
+        }
+        found.set(keyOf(k.level, k.index), rootOf(hashes));
+      });
     }
-    if (inner.length > 0) {
+    if (stored.length > 0) {
       const rows = (await manager.query(
         `SELECT n.level, n.index::float8 AS index, n.hash
            FROM unnest($1::smallint[], $2::bigint[]) AS k(level, index)
            JOIN audit_tree_nodes n ON n.level = k.level AND n.index = k.index`,
-        [inner.map((k) => k.level), inner.map((k) => k.index)],
+        [stored.map((k) => k.level), stored.map((k) => k.index)],
       )) as { level: number; index: number; hash: Buffer }[];
       for (const r of rows) found.set(keyOf(r.level, r.index), r.hash);
     }
@@ -134,15 +158,19 @@ export class TreeStore {
     });
   }
 
-  /** Adds integrated nodes (level ≥ 1) and moves the head, in the caller's (locked) transaction. */
+  /**
+   * Adds integrated nodes (those at STORED_TREE_LEVEL or above; lower ones are skipped) and moves
+   * the head, in the caller's (locked) transaction.
+   */
   async integrate(
     manager: EntityManager,
     nodes: readonly TreeNode[],
     head: TreeHead,
   ): Promise<void> {
+    const kept = nodes.filter((n) => n.level >= STORED_TREE_LEVEL);
     // In slices: one statement's parameters stay well inside what the protocol allows.
-    for (let from = 0; from < nodes.length; from += 20_000) {
-      const slice = nodes.slice(from, from + 20_000);
+    for (let from = 0; from < kept.length; from += 20_000) {
+      const slice = kept.slice(from, from + 20_000);
       await manager.query(
         `INSERT INTO audit_tree_nodes (level, index, hash)
          SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])`,

@@ -29,7 +29,18 @@ describeWithPostgres('strikeguard_login_admit under racing connections', () => {
       migrationsRun: true,
     }).initialize();
     await ds.destroy();
-    pool = new pg.Pool({ connectionString: db.url, max: 24 });
+    // A statement that waits on a lock for 20 s fails with the lock it waited on, instead of the
+    // test timing out and its database being dropped under the connections still in flight.
+    pool = new pg.Pool({ connectionString: db.url, max: 24, options: '-c lock_timeout=20000' });
+    // A connection the server ends while it sits idle in the pool is reported by the next check,
+    // with what the server said, rather than as an unhandled 'error' event.
+    pool.on('error', (error) => idleErrors.push(error));
+  });
+
+  const idleErrors: Error[] = [];
+  afterEach(() => {
+    const errors = idleErrors.splice(0);
+    expect(errors.map((e) => `${(e as { code?: string }).code ?? ''} ${e.message}`)).toEqual([]);
   });
 
   afterAll(async () => {

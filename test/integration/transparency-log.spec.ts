@@ -27,6 +27,7 @@ import {
 } from '../support/postgres.js';
 import { auditImports } from '../support/strikeguard-imports.js';
 import { rewriteHistory } from '../support/rewrite-history.js';
+import { STORED_TREE_LEVEL } from '../../src/transparency/tree-store.js';
 
 const ORIGIN = 'strikeguard.test/audit';
 const b64 = (s: string) => Buffer.from(s, 'base64');
@@ -96,6 +97,13 @@ describeWithPostgres('transparency log over the audit chain (issue 11)', () => {
     const head = await log.integrate();
     expect(head.size).toBe(1000);
     expect(head.root).toEqual(rootOf(await hashes()));
+    // Only subtrees of 16 records and up are stored: 62 + 31 + 15 + 7 + 3 + 1 rows for 1,000.
+    const { rows: levels } = await sql.query<{ level: number; n: string }>(
+      `SELECT level, count(*)::text AS n FROM audit_tree_nodes GROUP BY level ORDER BY level`,
+    );
+    expect(levels).toEqual(
+      [62, 31, 15, 7, 3, 1].map((n, i) => ({ level: i + STORED_TREE_LEVEL, n: String(n) })),
+    );
     const signed = await log.checkpoint(true);
     const body = openNote(signed!.note, [vkey]).text;
     expect(parseCheckpoint(body)).toEqual({
@@ -155,6 +163,45 @@ describeWithPostgres('transparency log over the audit chain (issue 11)', () => {
     await expect(log.inclusionProof(size + 1, size)).rejects.toThrow(/not in the tree/);
     await expect(log.inclusionProof(1, size + 1)).rejects.toThrow(/holds/);
     await expect(log.consistencyProof(5, 4)).rejects.toThrow(/1 ≤ from ≤ to/);
+  });
+
+  it('a record altered after integration (nothing else recomputed): the signed root still commits to the original, its proof fails, and under the unstored right edge the signer refuses', async () => {
+    const alter = async (id: number, to: string) => {
+      await sql.query('BEGIN');
+      await sql.query(`SET session_replication_role = replica`); // the triggers, off
+      await sql.query(`UPDATE audit_events SET hash = $1 WHERE id = $2`, [to, id]);
+      await sql.query('COMMIT');
+    };
+    const hashOf = async (id: number) =>
+      (await sql.query<{ hash: string }>(`SELECT hash FROM audit_events WHERE id = $1`, [id]))
+        .rows[0].hash;
+    const { treeSize } = await log.status();
+    expect(treeSize % 16).not.toBe(0); // the last records are under no stored node
+    const original = await log.checkpoint(true);
+    // Record 7 is inside a stored subtree of 1,024 records.
+    const seventh = await hashOf(7);
+    await alter(7, '0'.repeat(64));
+    try {
+      const signed = await log.checkpoint(true);
+      expect(signed!.root).toEqual(original!.root);
+      const p = await log.inclusionProof(7, treeSize);
+      expect(() =>
+        verifyInclusion(6, treeSize, b64(p.leafHash), p.proof.map(b64), signed!.root),
+      ).toThrow();
+    } finally {
+      await alter(7, seventh);
+    }
+    // The last record is hashed from audit_events whenever the tree's root is recomputed.
+    const last = await hashOf(treeSize);
+    await alter(treeSize, '0'.repeat(64));
+    try {
+      await expect(log.checkpoint(true)).rejects.toThrow(
+        /is not the root of the records' hashes and audit_tree_nodes/,
+      );
+    } finally {
+      await alter(treeSize, last);
+    }
+    expect(await log.checkpoint(true)).toMatchObject({ size: treeSize, root: original!.root });
   });
 
   it('the fork guard refuses to sign after record 10 is rewritten with every later hash, the head and the tree tables recomputed', async () => {
