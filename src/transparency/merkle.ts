@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 
 /**
@@ -18,12 +19,28 @@ export class MerkleProofError extends Error {
 export const HASH_SIZE = 32;
 const MAX_SIZE = 2n ** 64n - 1n;
 
+/**
+ * SHA-256 of one buffer: `crypto.hash` (Node ≥ 20.12, about twice as fast for 33 or 65 bytes:
+ * the tree hashes two of them per record) where there is one, a Hash object elsewhere.
+ */
+const sha256: (data: Buffer) => Buffer =
+  typeof (crypto as Partial<typeof crypto>).hash === 'function'
+    ? (data) => crypto.hash('sha256', data, 'buffer')
+    : (data) => createHash('sha256').update(data).digest();
+
 export function leafHash(input: Uint8Array): Buffer {
-  return createHash('sha256').update(Buffer.of(0)).update(input).digest();
+  const data = Buffer.allocUnsafe(1 + input.length);
+  data[0] = 0;
+  data.set(input, 1);
+  return sha256(data);
 }
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return createHash('sha256').update(Buffer.of(1)).update(left).update(right).digest();
+  const data = Buffer.allocUnsafe(1 + left.length + right.length);
+  data[0] = 1;
+  data.set(left, 1);
+  data.set(right, 1 + left.length);
+  return sha256(data);
 }
 
 export function emptyRoot(): Buffer {

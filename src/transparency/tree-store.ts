@@ -88,9 +88,12 @@ export class TreeStore {
         throw new TreeStateError(
           `audit_events has no record ${after + i + 1} below the chain head ${upTo}: the chain has a gap`,
         );
-      if (!/^[0-9a-f]{64}$/.test(r.hash))
+      // Buffer.from stops at the first character that is not hex: 32 bytes back from 64
+      // characters means all were (the upper-case ones the chain never writes, excepted).
+      const hash = Buffer.from(r.hash, 'hex');
+      if (r.hash.length !== 64 || hash.length !== 32 || r.hash !== r.hash.toLowerCase())
         throw new TreeStateError(`record ${r.id}'s hash is not 64 lowercase hex digits`);
-      return { id: r.id, hash: Buffer.from(r.hash, 'hex') };
+      return { id: r.id, hash };
     });
   }
 
