@@ -1,12 +1,6 @@
 import { type DataSource } from 'typeorm';
 import { leafHash, nodeHash } from './merkle.js';
-import {
-  STORED_TREE_LEVEL,
-  type TreeHead,
-  type TreeNode,
-  type TreeNodeKey,
-  type TreeStore,
-} from './tree-store.js';
+import { type TreeHead, type TreeNode, type TreeNodeKey, type TreeStore } from './tree-store.js';
 
 /** What one integration pass did. */
 export interface IntegrationResult {
@@ -65,8 +59,8 @@ export class TreeIntegrator {
       const added: TreeNode[] = [];
       let size = head.size;
       for (const leaf of leaves) {
-        // A leaf itself is not stored (its record is): only the subtrees it completes, from
-        // STORED_TREE_LEVEL up (the store hashes lower ones from the records when asked).
+        // A leaf itself is not stored (its record is): only the subtrees it completes (of those,
+        // the store keeps the levels it stores and hashes lower ones from the records).
         let node: TreeNode = { level: 0, index: size, hash: leafHash(leaf.hash) };
         // Each completed pair merges into its parent, as far up as it completes.
         while (edge.length > 0 && edge[edge.length - 1].level === node.level) {
@@ -76,7 +70,7 @@ export class TreeIntegrator {
             index: left.index / 2,
             hash: nodeHash(left.hash, node.hash),
           };
-          if (node.level >= STORED_TREE_LEVEL) added.push(node);
+          added.push(node);
         }
         edge.push(node);
         size++;

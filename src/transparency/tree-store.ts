@@ -32,6 +32,10 @@ export class TreeStateError extends Error {
 
 const keyOf = (level: number, index: number) => `${level}/${index}`;
 
+/** A record's `hash` column as the 32 bytes of its leaf input; undefined if it is not one. */
+const recordHash = (hex: string): Buffer | undefined =>
+  /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, 'hex') : undefined;
+
 /**
  * The lowest level stored in audit_tree_nodes. Below it a node covers at most 2^(level) ≤ 8
  * leaves and is hashed from its records when asked for: the table holds one row per 16 records
@@ -88,11 +92,8 @@ export class TreeStore {
         throw new TreeStateError(
           `audit_events has no record ${after + i + 1} below the chain head ${upTo}: the chain has a gap`,
         );
-      // Buffer.from stops at the first character that is not hex: 32 bytes back from 64
-      // characters means all were (the upper-case ones the chain never writes, excepted).
-      const hash = Buffer.from(r.hash, 'hex');
-      if (r.hash.length !== 64 || hash.length !== 32 || r.hash !== r.hash.toLowerCase())
-        throw new TreeStateError(`record ${r.id}'s hash is not 64 lowercase hex digits`);
+      const hash = recordHash(r.hash);
+      if (!hash) throw new TreeStateError(`record ${r.id}'s hash is not 64 lowercase hex digits`);
       return { id: r.id, hash };
     });
   }
@@ -119,9 +120,10 @@ export class TreeStore {
         [ranges.map((r) => r[0]), ranges.map((r) => r[1])],
       )) as { id: number; hash: string }[];
       const leaves = new Map<number, Buffer>();
-      for (const r of rows)
-        if (/^[0-9a-f]{64}$/.test(r.hash))
-          leaves.set(r.id - 1, leafHash(Buffer.from(r.hash, 'hex')));
+      for (const r of rows) {
+        const hash = recordHash(r.hash);
+        if (hash) leaves.set(r.id - 1, leafHash(hash));
+      }
       computed.forEach((k, i) => {
         const [lo, hi] = ranges[i];
         const hashes: Buffer[] = [];
@@ -153,17 +155,20 @@ export class TreeStore {
     const found = await this.nodes(keys, manager);
     return keys.map((k) => {
       const hash = found.get(keyOf(k.level, k.index));
-      if (!hash)
+      if (hash) return hash;
+      if (k.level < STORED_TREE_LEVEL)
         throw new TreeStateError(
-          `audit_tree_nodes has no node at level ${k.level}, index ${k.index}: the tree tables are incomplete`,
+          `audit_events lacks a record (or a record's hash) among ids ${k.index * 2 ** k.level + 1}..${(k.index + 1) * 2 ** k.level}: the tree needs them`,
         );
-      return hash;
+      throw new TreeStateError(
+        `audit_tree_nodes has no node at level ${k.level}, index ${k.index}: the tree tables are incomplete`,
+      );
     });
   }
 
   /**
-   * Adds integrated nodes (those at STORED_TREE_LEVEL or above; lower ones are skipped) and moves
-   * the head, in the caller's (locked) transaction.
+   * Adds integrated nodes and moves the head, in the caller's (locked) transaction. Only those at
+   * STORED_TREE_LEVEL or above are kept: the store decides what it stores.
    */
   async integrate(
     manager: EntityManager,

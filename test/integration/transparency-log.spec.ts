@@ -198,6 +198,13 @@ describeWithPostgres('transparency log over the audit chain (issue 11)', () => {
       await expect(log.checkpoint(true)).rejects.toThrow(
         /is not the root of the records' hashes and audit_tree_nodes/,
       );
+      // A hash that is not one: the node it is under cannot be hashed, and the error says where.
+      await alter(treeSize, 'not a hash');
+      await expect(log.checkpoint(true)).rejects.toThrow(
+        new RegExp(
+          `audit_events lacks a record \\(or a record's hash\\) among ids \\d+\\.\\.${treeSize}`,
+        ),
+      );
     } finally {
       await alter(treeSize, last);
     }
