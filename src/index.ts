@@ -166,6 +166,7 @@ export {
 } from './transparency/cosignature.js';
 export { TransparencyLogModule } from './transparency/transparency.module.js';
 export {
+  type TransparencyHealth,
   TransparencyLogService,
   type TransparencyStatus,
 } from './transparency/transparency-log.service.js';

@@ -130,6 +130,41 @@ export const metrics = {
     'Alerts recorded and not yet acknowledged by the receiver, by destination (counted up to 10,000 per type)',
     ['destination'],
   ),
+  transparencyTreeSize: gauge(
+    'strikeguard_transparency_tree_size',
+    "Records in the Merkle tree after this instance's last integration pass",
+  ),
+  transparencyChainSize: gauge(
+    'strikeguard_transparency_chain_size',
+    'Records in the audit chain when this instance last integrated (tree lag = chain − tree)',
+  ),
+  transparencyCheckpointSize: gauge(
+    'strikeguard_transparency_checkpoint_size',
+    'Tree size of the latest signed checkpoint this instance has seen',
+  ),
+  transparencyCheckpointTimestamp: gauge(
+    'strikeguard_transparency_checkpoint_timestamp_seconds',
+    'When the latest signed checkpoint this instance has seen was signed (Unix seconds)',
+  ),
+  transparencySigningRefused: gauge(
+    'strikeguard_transparency_signing_refused',
+    '1 while the signer refuses to sign (fork guard: the tree does not extend the published checkpoint), else 0',
+  ),
+  transparencyErrors: counter(
+    'strikeguard_transparency_errors_total',
+    'Integration or signing passes that failed, by stage (integrate, sign)',
+    ['stage'],
+  ),
+  witnessCosignedSize: gauge(
+    'strikeguard_transparency_witness_cosigned_size',
+    'Tree size of the latest checkpoint a witness cosigned, by witness',
+    ['witness'],
+  ),
+  witnessFailures: counter(
+    'strikeguard_transparency_witness_failures_total',
+    'Checkpoint submissions a witness did not cosign, by witness',
+    ['witness'],
+  ),
   loginRowsSwept: counter(
     'strikeguard_login_rows_swept_total',
     'Expired login-throttle and device rows deleted by the sweeper',

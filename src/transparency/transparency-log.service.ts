@@ -6,6 +6,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { type DataSource } from 'typeorm';
+import { metrics } from '../common/metrics.js';
 import { STRIKEGUARD_DATA_SOURCE } from '../common/data-source.provider.js';
 import { CheckpointFiles } from './checkpoint-files.js';
 import { CheckpointSigner, ForkGuardError, type SignedCheckpoint } from './checkpoint-signer.js';
@@ -25,7 +26,28 @@ export interface TransparencyStatus {
   checkpoint: { size: number; signedAt: string } | null;
   /** Why the last signing failed (a ForkGuardError's message), null when it did not. */
   signingError: string | null;
+  /** Why the last integration or signing pass failed otherwise, null when it did not. */
+  lastError: string | null;
   witnesses: { name: string; cosignedSize: number | null; lastError: string | null }[];
+}
+
+/**
+ * What /health shows of the transparency log, from this instance's memory (its last pass):
+ * never a query, so a slow database or witness does not slow the health check. No error text
+ * (the health check is public): why is in the service log and in status().
+ */
+export interface TransparencyHealth {
+  /** false while signing is refused, a pass failed, or a witness did not cosign the latest. */
+  healthy: boolean;
+  /** `refused`: the fork guard will not sign (the tree does not extend the published checkpoint). */
+  signing: 'ok' | 'refused';
+  /** `failing`: the last integration or signing pass failed for another reason. */
+  passes: 'ok' | 'failing';
+  /** null until this instance's first pass. */
+  treeSize: number | null;
+  chainSize: number | null;
+  checkpoint: { size: number; signedAt: string } | null;
+  witnesses: { name: string; cosignedSize: number | null; ok: boolean }[];
 }
 
 /**
@@ -50,6 +72,12 @@ export class TransparencyLogService implements OnApplicationBootstrap, OnApplica
   private stopped = true;
   private lastSignedAt = 0;
   private signingError: string | null = null;
+  private lastError: string | null = null;
+  private seen: {
+    treeSize: number | null;
+    chainSize: number | null;
+    checkpoint: { size: number; signedAt: Date } | null;
+  } = { treeSize: null, chainSize: null, checkpoint: null };
   private submitting: Promise<void> | undefined;
 
   constructor(
@@ -95,18 +123,50 @@ export class TransparencyLogService implements OnApplicationBootstrap, OnApplica
   }
 
   private async tick(): Promise<void> {
+    let stage = 'integrate';
     try {
-      await this.integrator.catchUp();
+      await this.catchUp(false);
+      stage = 'sign';
       await this.checkpoint();
+      this.lastError = null;
     } catch (error) {
-      if (!(error instanceof ForkGuardError))
-        this.logger.warn(`transparency log: ${(error as Error).message}`);
+      // A refusal is signingError's, set by checkpoint().
+      if (error instanceof ForkGuardError) {
+        this.lastError = null;
+        return;
+      }
+      metrics.transparencyErrors.inc({ stage });
+      const message = `${stage === 'sign' ? 'signing' : 'integrating records'}: ${(error as Error).message}`;
+      if (message !== this.lastError) this.logger.warn(`transparency log: ${message}`);
+      this.lastError = message;
     }
+  }
+
+  private async catchUp(wait: boolean): Promise<TreeHead> {
+    const { head, chainSize } = await this.integrator.catchUp(wait);
+    this.seen.treeSize = head.size;
+    metrics.transparencyTreeSize.set(head.size);
+    if (chainSize !== null) {
+      this.seen.chainSize = chainSize;
+      metrics.transparencyChainSize.set(chainSize);
+    }
+    return head;
   }
 
   /** Adds every committed record to the tree now (the loop does this on its own). */
   integrate(): Promise<TreeHead> {
-    return this.integrator.catchUp(true);
+    return this.catchUp(true);
+  }
+
+  private sawCheckpoint(latest: { size: number; signedAt: Date | string } | null): void {
+    if (!latest) return;
+    const signedAt = new Date(latest.signedAt);
+    const size = Number(latest.size);
+    const known = this.seen.checkpoint;
+    if (known && known.size >= size) return;
+    this.seen.checkpoint = { size, signedAt };
+    metrics.transparencyCheckpointSize.set(size);
+    metrics.transparencyCheckpointTimestamp.set(signedAt.getTime() / 1000);
   }
 
   /**
@@ -118,6 +178,7 @@ export class TransparencyLogService implements OnApplicationBootstrap, OnApplica
     let signed: SignedCheckpoint | null;
     try {
       signed = await this.signer.signIfDue((head, latest) => {
+        this.sawCheckpoint(latest);
         if (force || !latest) return true;
         const since = now - Math.max(this.lastSignedAt, new Date(latest.signedAt).getTime());
         if (since >= this.options.maxCheckpointAgeMs) return true;
@@ -128,11 +189,14 @@ export class TransparencyLogService implements OnApplicationBootstrap, OnApplica
         if (this.signingError !== error.message)
           this.logger.error(`refusing to sign a checkpoint: ${error.message}`);
         this.signingError = error.message;
+        metrics.transparencySigningRefused.set(1);
       }
       throw error;
     }
-    if (!signed) return null;
     this.signingError = null;
+    metrics.transparencySigningRefused.set(0);
+    if (!signed) return null;
+    this.sawCheckpoint(signed);
     this.lastSignedAt = now;
     const submission = this.submit(signed);
     this.submitting = submission;
@@ -148,7 +212,9 @@ export class TransparencyLogService implements OnApplicationBootstrap, OnApplica
           await w.submit(checkpoint);
           state.cosignedSize = checkpoint.size;
           state.lastError = null;
+          metrics.witnessCosignedSize.set({ witness: w.name }, checkpoint.size);
         } catch (error) {
+          metrics.witnessFailures.inc({ witness: w.name });
           if (state.lastError !== (error as Error).message)
             this.logger.warn((error as Error).message);
           state.lastError = (error as Error).message;
@@ -170,6 +236,29 @@ export class TransparencyLogService implements OnApplicationBootstrap, OnApplica
     return this.reader.consistencyProof(from, to);
   }
 
+  /** This instance's view of the log, from memory (what /health shows). */
+  health(): TransparencyHealth {
+    const witnesses = [...this.witnessState.entries()].map(([name, s]) => ({
+      name,
+      cosignedSize: s.cosignedSize,
+      ok: s.lastError === null,
+    }));
+    const { checkpoint } = this.seen;
+    return {
+      healthy:
+        this.signingError === null && this.lastError === null && witnesses.every((w) => w.ok),
+      signing: this.signingError === null ? 'ok' : 'refused',
+      passes: this.lastError === null ? 'ok' : 'failing',
+      treeSize: this.seen.treeSize,
+      chainSize: this.seen.chainSize,
+      checkpoint: checkpoint && {
+        size: checkpoint.size,
+        signedAt: checkpoint.signedAt.toISOString(),
+      },
+      witnesses,
+    };
+  }
+
   async status(): Promise<TransparencyStatus> {
     const [head, chainSize, latest] = await Promise.all([
       this.store.head(),
@@ -184,6 +273,7 @@ export class TransparencyLogService implements OnApplicationBootstrap, OnApplica
         signedAt: new Date(latest.signedAt).toISOString(),
       },
       signingError: this.signingError,
+      lastError: this.lastError,
       witnesses: [...this.witnessState.entries()].map(([name, s]) => ({ name, ...s })),
     };
   }

@@ -7,6 +7,8 @@ export interface IntegrationResult {
   /** Leaves added by this pass (0: nothing new, or another instance is integrating). */
   added: number;
   head: TreeHead;
+  /** Records in the chain as this pass saw it (null: another instance held the tree). */
+  chainSize: number | null;
 }
 
 /**
@@ -48,9 +50,10 @@ export class TreeIntegrator {
   async integrateOnce(wait = false): Promise<IntegrationResult> {
     return this.dataSource.transaction(async (manager) => {
       const head = await this.store.lockHead(manager, wait);
-      if (!head) return { added: 0, head: await this.store.head(manager) };
-      const upTo = Math.min(await this.store.chainSize(manager), head.size + this.batch);
-      if (upTo <= head.size) return { added: 0, head };
+      if (!head) return { added: 0, head: await this.store.head(manager), chainSize: null };
+      const chainSize = await this.store.chainSize(manager);
+      const upTo = Math.min(chainSize, head.size + this.batch);
+      if (upTo <= head.size) return { added: 0, head, chainSize };
       const leaves = await this.store.leafInputs(manager, head.size, upTo);
       const edgeKeys = rightEdge(head.size);
       const edgeHashes = await this.store.requireNodes(edgeKeys, manager);
@@ -77,7 +80,7 @@ export class TreeIntegrator {
       }
       const next = { size, root: rootOfEdge(edge.map((n) => n.hash))! };
       await this.store.integrate(manager, added, next);
-      return { added: leaves.length, head: next };
+      return { added: leaves.length, head: next, chainSize };
     });
   }
 
@@ -85,10 +88,12 @@ export class TreeIntegrator {
    * Passes until the tree has caught up with the chain as it was when this started (`wait`:
    * even when another instance is integrating meanwhile).
    */
-  async catchUp(wait = false): Promise<TreeHead> {
+  async catchUp(wait = false): Promise<IntegrationResult> {
+    let total = 0;
     for (;;) {
-      const { added, head } = await this.integrateOnce(wait);
-      if (added < this.batch) return head;
+      const pass = await this.integrateOnce(wait);
+      total += pass.added;
+      if (pass.added < this.batch) return { ...pass, added: total };
     }
   }
 }

@@ -94,6 +94,34 @@ describeWithPostgres('GET /audit/log/* on the reference service', () => {
     expect(c.res.headers.get('cache-control')).toBe('no-store');
     expect(c.res.headers.get('content-type')).toMatch(/^text\/plain/);
     expect(fs.readFileSync(path.join(svc.auditDir, CHECKPOINT_FILE), 'utf8')).toBe(c.res.text);
+    // /health and the metrics show the tree and the checkpoint (this instance's last pass).
+    let health = await request(svc.base, 'GET', '/health');
+    for (let i = 0; i < 50 && (health.body.transparencyLog?.checkpoint?.size ?? 0) < c.size; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      health = await request(svc.base, 'GET', '/health');
+    }
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({
+      status: 'ok',
+      checks: { transparencyLog: 'ok' },
+      transparencyLog: {
+        healthy: true,
+        signing: 'ok',
+        passes: 'ok',
+        checkpoint: { size: expect.any(Number), signedAt: expect.any(String) },
+        witnesses: [],
+      },
+    });
+    expect(health.body.transparencyLog.checkpoint.size).toBeGreaterThanOrEqual(c.size);
+    expect(health.body.transparencyLog.treeSize).toBeGreaterThanOrEqual(c.size);
+    const text = (await request(svc.base, 'GET', '/metrics')).text;
+    const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(metric('strikeguard_transparency_checkpoint_size')).toBeGreaterThanOrEqual(c.size);
+    expect(metric('strikeguard_transparency_tree_size')).toBeGreaterThanOrEqual(c.size);
+    expect(metric('strikeguard_transparency_signing_refused')).toBe(0);
+    expect(
+      Date.now() / 1000 - metric('strikeguard_transparency_checkpoint_timestamp_seconds'),
+    ).toBeLessThan(60);
   });
 
   it('proves every record included in the served checkpoint, and two checkpoints consistent', async () => {
@@ -180,6 +208,18 @@ describeWithPostgres('GET /audit/log/* on the reference service', () => {
     await new Promise((r) => setTimeout(r, 2500));
     expect((await svc.app.get(TransparencyLogService).status()).signingError).toMatch(
       /is not an extension of the published checkpoint .*history before it was rewritten/,
+    );
+    // The operator sees it without a token: /health degraded (no paths or roots in it), a metric.
+    const health = await request(svc.base, 'GET', '/health');
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({
+      status: 'degraded',
+      checks: { database: 'ok', auditLog: 'ok', transparencyLog: 'degraded' },
+      transparencyLog: { healthy: false, signing: 'refused', checkpoint: { size: before.size } },
+    });
+    expect(health.text).not.toContain(svc.auditDir);
+    expect((await request(svc.base, 'GET', '/metrics')).text).toMatch(
+      /^strikeguard_transparency_signing_refused 1$/m,
     );
     // The served checkpoint is still the one from before the rewrite: nothing new was signed.
     const after = await get('/audit/log/checkpoint');

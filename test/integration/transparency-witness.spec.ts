@@ -5,6 +5,7 @@ import path from 'node:path';
 import { type INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import pg from 'pg';
+import { register } from 'prom-client';
 import {
   AuditService,
   CHECKPOINT_FILE,
@@ -241,8 +242,29 @@ describeWithPostgres(
       ]);
     });
 
-    it('a restarted witness keeps its state; a log client that lost track follows its 409', async () => {
+    it('a witness that is down shows in health() and the metrics until it cosigns again', async () => {
+      expect(log.health()).toMatchObject({ healthy: true, witnesses: [{ ok: true }] });
       await stop(witness.child);
+      await record(2);
+      await log.integrate();
+      await log.checkpoint(true);
+      const health = log.health();
+      expect(health).toMatchObject({
+        healthy: false,
+        signing: 'ok',
+        passes: 'ok',
+        witnesses: [{ name: 'witness.test/w1', ok: false }],
+      });
+      expect(health.witnesses[0].cosignedSize).toBeLessThan(health.checkpoint!.size);
+      expect((await log.status()).witnesses[0].lastError).toMatch(/witness/);
+      const metrics = await register.metrics();
+      expect(metrics).toMatch(
+        /^strikeguard_transparency_witness_failures_total\{witness="witness\.test\/w1"\} [1-9]/m,
+      );
+    });
+
+    it('a restarted witness keeps its state; a log client that lost track follows its 409', async () => {
+      if (witness.child.exitCode === null) await stop(witness.child);
       witness = await startWitness(keyFile, logKey.verifierKey, stateFile);
       // The log's client still has the old URL: restart the app on the new one (it knows no size).
       await app.close();
@@ -270,6 +292,7 @@ describeWithPostgres(
       await log.integrate();
       await log.checkpoint(true);
       expect((await log.status()).witnesses[0]).toMatchObject({ lastError: null });
+      expect(log.health()).toMatchObject({ healthy: true, witnesses: [{ ok: true }] });
       const { text, signatures } = parseNote((await log.latestNote())!.note);
       expect(
         signatures.some((s) => verifyCosignature(witnessVerifier, text, s) !== undefined),

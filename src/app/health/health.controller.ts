@@ -4,7 +4,7 @@ import { ApiErrors } from '../../rest/index.js';
 import { healthSchema } from '../openapi/response-schemas.js';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type DataSource } from 'typeorm';
-import { AlertsService, AuditService } from '../../index.js';
+import { AlertsService, AuditService, TransparencyLogService } from '../../index.js';
 
 const PROBE_TIMEOUT_MS = 2000;
 
@@ -14,6 +14,7 @@ export class HealthController {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly audit: AuditService,
+    private readonly transparency: TransparencyLogService,
     // Present when ALERT_WEBHOOK_URL is set.
     @Optional() private readonly alerts?: AlertsService,
   ) {}
@@ -21,9 +22,12 @@ export class HealthController {
   @Get()
   @ApiOperation({
     summary:
-      '200 when the database answers and the audit log file is writable, 503 otherwise. With an ' +
-      'alert webhook, `checks.alerts` and `alerts` report its delivery: a failing or lagging ' +
-      'receiver makes the status `degraded` (still 200: requests are served, alerts wait)',
+      '200 when the database answers and the audit log file is writable, 503 otherwise. ' +
+      '`checks.transparencyLog` and `transparencyLog` report the Merkle tree, the latest signed ' +
+      'checkpoint and the witnesses: a refused signature (fork guard), a failing pass or a ' +
+      'witness that did not cosign makes the status `degraded` (still 200; why is in the ' +
+      "service's log). With an alert webhook, `checks.alerts` and `alerts` report its delivery: " +
+      'a failing or lagging receiver makes the status `degraded` too',
   })
   @ApiResponse({
     status: 200,
@@ -45,13 +49,20 @@ export class HealthController {
         reason: down.includes('database') ? 'database_unavailable' : 'audit_log_unavailable',
       });
     }
-    if (!this.alerts) return { status: 'ok', checks };
-    // From memory (the dispatcher's last round): a slow receiver never slows this route.
-    const alerts = this.alerts.status();
+    // Both from memory (their last pass): a slow witness or receiver never slows this route.
+    const transparencyLog = this.transparency.health();
+    const alerts = this.alerts?.status();
+    const healthy = transparencyLog.healthy && (alerts?.healthy ?? true);
+    const mark = (ok: boolean) => (ok ? 'ok' : 'degraded');
     return {
-      status: alerts.healthy ? 'ok' : 'degraded',
-      checks: { ...checks, alerts: alerts.healthy ? 'ok' : 'degraded' },
-      alerts,
+      status: mark(healthy),
+      checks: {
+        ...checks,
+        transparencyLog: mark(transparencyLog.healthy),
+        ...(alerts && { alerts: mark(alerts.healthy) }),
+      },
+      transparencyLog,
+      ...(alerts && { alerts }),
     };
   }
 

@@ -45,20 +45,79 @@ const nullableInstant = { ...instant, type: ['string', 'null'] };
 export const healthSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['status', 'checks'],
+  required: ['status', 'checks', 'transparencyLog'],
   properties: {
     status: {
       enum: ['ok', 'degraded'],
-      description: '`degraded`: the alert webhook is failing or behind (see `alerts`)',
+      description:
+        '`degraded`: the transparency log cannot sign or a witness did not cosign (see `transparencyLog`), or the alert webhook is failing or behind (see `alerts`)',
     },
     checks: {
       type: 'object',
       additionalProperties: false,
-      required: ['database', 'auditLog'],
+      required: ['database', 'auditLog', 'transparencyLog'],
       properties: {
         database: { enum: ['ok'] },
         auditLog: { enum: ['ok'] },
+        transparencyLog: { enum: ['ok', 'degraded'] },
         alerts: { enum: ['ok', 'degraded'], description: 'only with ALERT_WEBHOOK_URL' },
+      },
+    },
+    transparencyLog: {
+      type: 'object',
+      description:
+        "this instance's view of the Merkle tree and its checkpoints (from its last pass)",
+      additionalProperties: false,
+      required: [
+        'healthy',
+        'signing',
+        'passes',
+        'treeSize',
+        'chainSize',
+        'checkpoint',
+        'witnesses',
+      ],
+      properties: {
+        healthy: { type: 'boolean' },
+        signing: {
+          enum: ['ok', 'refused'],
+          description:
+            "`refused`: the tree does not extend the checkpoint published in AUDIT_LOG_DIR (history was rewritten, or the files are another log's); nothing is signed until resolved",
+        },
+        passes: {
+          enum: ['ok', 'failing'],
+          description: '`failing`: the last integration or signing pass failed (see the log)',
+        },
+        treeSize: {
+          type: ['integer', 'null'],
+          description: 'records in the tree; null before the first pass',
+        },
+        chainSize: {
+          type: ['integer', 'null'],
+          description: 'records in the chain at the last pass',
+        },
+        checkpoint: {
+          type: ['object', 'null'],
+          additionalProperties: false,
+          required: ['size', 'signedAt'],
+          properties: { size: { type: 'integer' }, signedAt: instant },
+        },
+        witnesses: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'cosignedSize', 'ok'],
+            properties: {
+              name: { type: 'string', description: "the witness key's name" },
+              cosignedSize: { type: ['integer', 'null'] },
+              ok: {
+                type: 'boolean',
+                description: 'false: it did not cosign the latest checkpoint',
+              },
+            },
+          },
+        },
       },
     },
     alerts: {
