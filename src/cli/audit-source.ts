@@ -9,6 +9,7 @@ import {
   type VerifyResult,
 } from '../index.js';
 import { CliError } from './cli-error.js';
+import { malformed, ServiceClient } from './service-client.js';
 
 /** A page of records, newest first, as the HTTP API answers. */
 export type Page = AuditPage<AuditRecord>;
@@ -69,43 +70,32 @@ export class DatabaseSource implements AuditSource {
  * way to reach the embedded database, which serves only the service process.
  */
 export class HttpSource implements AuditSource {
-  constructor(
-    private readonly baseUrl: string,
-    private readonly token: string,
-  ) {}
+  private readonly client: ServiceClient;
+
+  constructor(baseUrl: string, token: string) {
+    this.client = new ServiceClient(baseUrl, token);
+  }
 
   search(params: Record<string, string>): Promise<Page> {
-    return this.get(`/audit/events?${new URLSearchParams(params)}`);
+    const path = `/audit/events?${new URLSearchParams(params)}`;
+    return this.client.json(path).then((body) => {
+      const page = body as Page;
+      if (!Array.isArray(page.items)) throw malformed(path, 'a body without an items array');
+      return page;
+    });
   }
 
   verify(range: { fromId?: number; toId?: number }): Promise<VerifyResult> {
     const qs = new URLSearchParams();
     if (range.fromId !== undefined) qs.set('fromId', String(range.fromId));
     if (range.toId !== undefined) qs.set('toId', String(range.toId));
-    return this.get(`/audit/verify${qs.size ? `?${qs}` : ''}`);
+    const path = `/audit/verify${qs.size ? `?${qs}` : ''}`;
+    return this.client.json(path).then((body) => {
+      if (typeof (body as VerifyResult).ok !== 'boolean')
+        throw malformed(path, 'a body without a boolean ok');
+      return body as VerifyResult;
+    });
   }
 
   async close(): Promise<void> {}
-
-  private async get<T>(path: string): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(new URL(path, this.baseUrl), {
-        headers: { authorization: `Bearer ${this.token}` },
-      });
-    } catch (error) {
-      throw new CliError(
-        `cannot reach ${this.baseUrl}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`,
-      );
-    }
-    const body = (await res.json().catch(() => null)) as
-      (T & { message?: string; errors?: { path: string; message: string }[] }) | null;
-    if (!res.ok) {
-      const details = body?.errors?.map((e) => `${e.path} ${e.message}`).join('; ');
-      throw new CliError(
-        `${res.status} from ${path.split('?')[0]}: ${details ?? body?.message ?? res.statusText}`,
-      );
-    }
-    return body as T;
-  }
 }

@@ -26,6 +26,7 @@ import {
 } from '../index.js';
 import { type Output } from './audit-commands.js';
 import { CliError } from './cli-error.js';
+import { malformed, ServiceClient } from './service-client.js';
 
 /** Exit codes of `audit checkpoint verify` beyond 0 (ok) and 2 (usage, connection). */
 export const EXIT = { fork: 3, signature: 4, quorum: 5 } as const;
@@ -46,42 +47,34 @@ export async function checkpointSource(
   if (url) {
     if (!token)
       throw new CliError('--url needs --token (or STRIKEGUARD_TOKEN): an admin or auditor token');
-    const get = async (p: string) => {
-      let res: Response;
-      try {
-        res = await fetch(new URL(p, url), { headers: { authorization: `Bearer ${token}` } });
-      } catch (error) {
-        throw new CliError(`cannot reach ${url}: ${(error as Error).message}`);
-      }
-      return res;
-    };
+    const client = new ServiceClient(url, token);
     return {
       async latestNote() {
-        const res = await get('/audit/log/checkpoint');
+        const path = '/audit/log/checkpoint';
+        const res = await client.request(path);
         if (res.status === 404) return null;
+        const text = await res.text();
         if (res.status !== 200)
-          throw new CliError(
-            `GET /audit/log/checkpoint answered ${res.status}: ${await res.text()}`,
-          );
-        return res.text();
+          throw new CliError(`GET ${path} answered ${res.status}: ${text.slice(0, 500)}`);
+        return text;
       },
       async consistencyProof(from, to) {
-        const res = await get(`/audit/log/proof/consistency?from=${from}&to=${to}`);
-        if (res.status !== 200)
-          throw new CliError(
-            `GET /audit/log/proof/consistency?from=${from}&to=${to} answered ${res.status}: ${await res.text()}`,
-          );
-        const body = (await res.json()) as { proof: string[] };
-        return body.proof.map((h) => Buffer.from(h, 'base64'));
+        const path = `/audit/log/proof/consistency?from=${from}&to=${to}`;
+        const body = (await client.json(path)) as { from?: unknown; to?: unknown; proof?: unknown };
+        if (body.from !== from || body.to !== to)
+          throw malformed(path, `a proof between other sizes than ${from} and ${to}`);
+        return proofHashes(body.proof, path);
       },
       async inclusionProof(id, size) {
-        const res = await get(`/audit/log/proof/inclusion?id=${id}&size=${size}`);
-        if (res.status !== 200)
-          throw new CliError(
-            `GET /audit/log/proof/inclusion?id=${id} answered ${res.status}: ${await res.text()}`,
-          );
-        const body = (await res.json()) as { index: number; proof: string[] };
-        return { index: body.index, proof: body.proof.map((h) => Buffer.from(h, 'base64')) };
+        const path = `/audit/log/proof/inclusion?id=${id}&size=${size}`;
+        const body = (await client.json(path)) as {
+          index?: unknown;
+          size?: unknown;
+          proof?: unknown;
+        };
+        if (body.index !== id - 1 || body.size !== size)
+          throw malformed(path, `a proof of another record or tree than ${id} in ${size}`);
+        return { index: id - 1, proof: proofHashes(body.proof, path) };
       },
       close: async () => {},
     };
@@ -110,6 +103,19 @@ export async function checkpointSource(
     },
     close: () => dataSource.destroy(),
   };
+}
+
+const HASH_BASE64 = /^[A-Za-z0-9+/]{43}=$/;
+
+/** A proof as the API sends it (base64 SHA-256 hashes, at most one per tree level), checked. */
+function proofHashes(proof: unknown, path: string): Buffer[] {
+  if (!Array.isArray(proof) || proof.length > 64)
+    throw malformed(path, 'a proof that is not an array of at most 64 hashes');
+  return proof.map((h, i) => {
+    if (typeof h !== 'string' || !HASH_BASE64.test(h))
+      throw malformed(path, `proof[${i}] that is not a base64 SHA-256 hash`);
+    return Buffer.from(h, 'base64');
+  });
 }
 
 /** `audit keygen` / `witness keygen`: a new key pair, the private key first. */
@@ -231,12 +237,13 @@ export async function checkpointVerifyCommand(
     if (saved.size === checkpoint.size && !saved.root.equals(checkpoint.root))
       return fork(`two checkpoints of ${saved.size} records with different roots`);
     if (saved.size > 0 && saved.size < checkpoint.size) {
-      let proof: Buffer[] = [];
+      // A proof that cannot be fetched, or is not a well-formed proof, is not evidence of a fork:
+      // it stops the check (exit 2, the state kept). A well-formed proof that fails is one.
+      const proof = await source.consistencyProof(saved.size, checkpoint.size);
       try {
-        proof = await source.consistencyProof(saved.size, checkpoint.size);
         verifyConsistency(saved.size, checkpoint.size, proof, saved.root, checkpoint.root);
       } catch (error) {
-        if (!(error instanceof MerkleProofError) && !(error instanceof CliError)) throw error;
+        if (!(error instanceof MerkleProofError)) throw error;
         return fork(
           `the log of ${checkpoint.size} records is not an extension of the saved checkpoint of ${saved.size}: ${(error as Error).message}`,
           proof,
