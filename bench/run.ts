@@ -863,17 +863,19 @@ async function treeIngestFigure(url: string, tmp: string): Promise<void> {
     userId: `customer-${i % 100}`,
     details: { i },
   }));
-  let runs = 0;
+  const logDir = path.join(tmp, 'tree-audit');
   const side =
     (withTree: boolean) =>
     async (seconds: number): Promise<Run> => {
-      const app = await startInProcessAudit(
-        url,
-        path.join(tmp, `tree-audit-${runs++}`),
-        withTree ? signingKey : null,
-      );
+      // One log directory for every run, as one service instance restarted: a fresh directory
+      // would make each start copy every earlier run's records into its new file (catch-up), and
+      // the disk would still be writing that back during the timed run.
+      const app = await startInProcessAudit(url, logDir, withTree ? signingKey : null);
       try {
         await app.catchUp(); // what the other side appended is not this run's work
+        // Both sides start from a quiet database: the catch-up's writes (and the other side's)
+        // are flushed by PostgreSQL's background writers before the timed run, not during it.
+        await new Promise((r) => setTimeout(r, 1000));
         return await timedWorkers(settings.batchConnections, seconds, async () => {
           await app.audit.recordMany(events);
           return settings.batchSize;

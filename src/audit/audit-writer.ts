@@ -50,6 +50,7 @@ export class AuditWriter implements EntitySubscriberInterface {
   private pendingEvents = 0;
   private draining = false;
   private readonly inTransaction = new Map<QueryRunner, InTransaction[]>();
+  private readonly committedListeners: ((records: readonly AuditRecord[]) => void)[] = [];
 
   constructor(
     private readonly dataSource: DataSource,
@@ -114,6 +115,25 @@ export class AuditWriter implements EntitySubscriberInterface {
     }
   }
 
+  /**
+   * Tells `listener` of records this process committed, as each commit returns (in id order
+   * within a commit; commits of one process in chain order). Synchronous and never allowed to
+   * fail an append: a listener that throws is ignored.
+   */
+  onCommitted(listener: (records: readonly AuditRecord[]) => void): void {
+    this.committedListeners.push(listener);
+  }
+
+  private committed(records: readonly AuditRecord[]): void {
+    for (const listener of this.committedListeners) {
+      try {
+        listener(records);
+      } catch {
+        // A listener's problem (the transparency log reads the table instead).
+      }
+    }
+  }
+
   /** TypeORM hook: the caller's transaction committed; write its lines before its commit returns. */
   afterTransactionCommit(event: TransactionCommitEvent): Promise<void> | void {
     const runner = event.queryRunner;
@@ -121,6 +141,7 @@ export class AuditWriter implements EntitySubscriberInterface {
     const list = this.inTransaction.get(runner);
     if (!list) return;
     this.inTransaction.delete(runner);
+    for (const p of list) this.committed(p.records);
     return Promise.all(list.map((p) => this.file.write(p.ticket, p.records))).then(() => {
       metrics.auditAppends.inc(list.reduce((n, p) => n + p.records.length, 0));
     });
@@ -197,6 +218,7 @@ export class AuditWriter implements EntitySubscriberInterface {
       for (const w of batch) w.reject(error);
       return;
     }
+    this.committed(chained);
     this.file.write(ticket, chained).then(
       () => {
         let offset = 0;

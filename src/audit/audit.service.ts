@@ -187,6 +187,15 @@ export class AuditService implements OnModuleInit, OnApplicationShutdown {
     return this.writer.overloaded;
   }
 
+  /**
+   * Tells `listener` of the records this process commits, as each commit returns (synchronously,
+   * in chain order; a listener that throws is ignored). What the transparency log integrates
+   * without reading the records back; other instances' records are not seen here.
+   */
+  onCommitted(listener: (records: readonly AuditRecord[]) => void): void {
+    this.writer.onCommitted(listener);
+  }
+
   /** False when the log file cannot be written (the audit trail then refuses appends). */
   logWritable(): boolean {
     return this.file.writable();

@@ -2,10 +2,11 @@ import {
   Inject,
   Injectable,
   Logger,
+  type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
-  type OnApplicationShutdown,
 } from '@nestjs/common';
 import { type DataSource } from 'typeorm';
+import { AuditService } from '../audit/audit.service.js';
 import { metrics } from '../common/metrics.js';
 import { STRIKEGUARD_DATA_SOURCE } from '../common/data-source.provider.js';
 import { CheckpointFiles } from './checkpoint-files.js';
@@ -56,7 +57,7 @@ export interface TransparencyHealth {
  * wrote outside the database), sends them to the witnesses, and answers proofs.
  */
 @Injectable()
-export class TransparencyLogService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class TransparencyLogService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('TransparencyLog');
   readonly store: TreeStore;
   private readonly reader: TransparencyReader;
@@ -83,10 +84,13 @@ export class TransparencyLogService implements OnApplicationBootstrap, OnApplica
   constructor(
     @Inject(STRIKEGUARD_DATA_SOURCE) private readonly dataSource: DataSource,
     @Inject(TRANSPARENCY_OPTIONS) readonly options: ResolvedTransparencyOptions,
+    audit: AuditService,
   ) {
     this.store = new TreeStore(dataSource);
     this.reader = new TransparencyReader(dataSource);
     this.integrator = new TreeIntegrator(dataSource, this.store, options.integrateBatch);
+    // What this process commits is integrated without reading it back.
+    audit.onCommitted((records) => this.integrator.remember(records));
     this.signer = new CheckpointSigner(
       dataSource,
       this.store,
@@ -107,7 +111,8 @@ export class TransparencyLogService implements OnApplicationBootstrap, OnApplica
     this.schedule(0);
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Before any module's shutdown hook: a pass in flight finishes while the database is open. */
+  async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;

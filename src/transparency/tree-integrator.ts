@@ -1,6 +1,13 @@
 import { type DataSource } from 'typeorm';
 import { leafHash, nodeHash } from './merkle.js';
-import { type TreeHead, type TreeNode, type TreeNodeKey, type TreeStore } from './tree-store.js';
+import {
+  recordHash,
+  type TreeHead,
+  type TreeLeafInput,
+  type TreeNode,
+  type TreeNodeKey,
+  type TreeStore,
+} from './tree-store.js';
 
 /** What one integration pass did. */
 export interface IntegrationResult {
@@ -40,21 +47,70 @@ export function rootOfEdge(edge: readonly Buffer[]): Buffer | undefined {
  * past a gap), and writes every subtree they complete with the new head, in one transaction.
  */
 export class TreeIntegrator {
+  /**
+   * Leaf inputs of records this process committed (`remember`), by id, until integrated: a pass
+   * whose whole range is here does not read the records back. Bounded (the oldest go first); a
+   * range with any record missing (another instance's, or dropped) is read from the table.
+   */
+  private readonly known = new Map<number, Buffer>();
+  private readonly maxKnown: number;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly store: TreeStore,
     private readonly batch = 10_000,
-  ) {}
+  ) {
+    this.maxKnown = 4 * batch;
+  }
+
+  /** Records this process has just committed (AuditService.onCommitted). */
+  remember(records: readonly { id: number; hash: string }[]): void {
+    for (const r of records) {
+      const hash = recordHash(r.hash);
+      if (hash) this.known.set(r.id, hash);
+    }
+    let over = this.known.size - this.maxKnown;
+    if (over <= 0) return;
+    for (const id of this.known.keys()) {
+      if (over-- <= 0) break;
+      this.known.delete(id);
+    }
+  }
+
+  /** Records (after, upTo] from memory, or undefined when one of them is not there. */
+  private fromMemory(after: number, upTo: number): TreeLeafInput[] | undefined {
+    const leaves: TreeLeafInput[] = [];
+    for (let id = after + 1; id <= upTo; id++) {
+      const hash = this.known.get(id);
+      if (!hash) return undefined;
+      leaves.push({ id, hash });
+    }
+    return leaves;
+  }
+
+  /** Forgets what the tree now holds (integrated here or by another instance). */
+  private forget(upTo: number): void {
+    for (const id of this.known.keys()) {
+      if (id > upTo) break; // ids arrive in chain order: the rest are newer
+      this.known.delete(id);
+    }
+  }
 
   /** One pass: at most `batch` records (`wait`: after another instance's pass, not instead). */
   async integrateOnce(wait = false): Promise<IntegrationResult> {
     return this.dataSource.transaction(async (manager) => {
       const head = await this.store.lockHead(manager, wait);
       if (!head) return { added: 0, head: await this.store.head(manager), chainSize: null };
+      // The tree is derived from the records: a pass lost in a crash is integrated again, to the
+      // same nodes. So its commit does not wait for a WAL flush of its own (the appenders' flushes,
+      // and the signer's before any checkpoint is stored, carry it to disk).
+      await manager.query(`SET LOCAL synchronous_commit = off`);
       const chainSize = await this.store.chainSize(manager);
       const upTo = Math.min(chainSize, head.size + this.batch);
       if (upTo <= head.size) return { added: 0, head, chainSize };
-      const leaves = await this.store.leafInputs(manager, head.size, upTo);
+      this.forget(head.size);
+      const leaves =
+        this.fromMemory(head.size, upTo) ?? (await this.store.leafInputs(manager, head.size, upTo));
       const edgeKeys = rightEdge(head.size);
       const edgeHashes = await this.store.requireNodes(edgeKeys, manager);
       // The right edge as a stack of (level, index, hash), smallest subtree on top.
@@ -80,6 +136,7 @@ export class TreeIntegrator {
       }
       const next = { size, root: rootOfEdge(edge.map((n) => n.hash))! };
       await this.store.integrate(manager, added, next);
+      this.forget(size);
       return { added: leaves.length, head: next, chainSize };
     });
   }

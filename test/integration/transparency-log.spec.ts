@@ -211,6 +211,59 @@ describeWithPostgres('transparency log over the audit chain (issue 11)', () => {
     expect(await log.checkpoint(true)).toMatchObject({ size: treeSize, root: original!.root });
   });
 
+  it("integrates this process's records from what it committed and another instance's from the table; a record altered before integration stops the signer", async () => {
+    // Another instance on the same database: its records are not in this process's memory.
+    const otherDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sg-tlog-other-'));
+    const other = await Test.createTestingModule({
+      imports: auditImports(db.url, otherDir),
+    })
+      .compile()
+      .then((m) => m.createNestApplication({ logger: false }).init());
+    try {
+      const otherAudit = other.get(AuditService);
+      expect(otherAudit.instanceId).not.toBe(audit.instanceId);
+      await log.integrate();
+      for (let i = 0; i < 5; i++) {
+        await record(3 + i);
+        await otherAudit.recordMany([{ type: 'other.event', userId: `o${i}` }]);
+        await record(1);
+      }
+      const head = await log.integrate();
+      expect(head.root).toEqual(rootOf(await hashes()));
+    } finally {
+      await other.close();
+      fs.rmSync(otherDir, { recursive: true, force: true });
+    }
+    await expect(log.checkpoint(true)).resolves.toMatchObject({ size: (await hashes()).length });
+    // Committed here, then altered in the table before the integrator ran: the tree commits to
+    // what was committed, and the signer, recomputing the right edge from the table, refuses.
+    const [committed] = await audit.recordMany([{ type: 'test.event', userId: 'late' }]);
+    await sql.query('BEGIN');
+    await sql.query(`SET session_replication_role = replica`);
+    await sql.query(`UPDATE audit_events SET hash = $1 WHERE id = $2`, [
+      'f'.repeat(64),
+      committed.id,
+    ]);
+    await sql.query('COMMIT');
+    try {
+      const head = await log.integrate();
+      expect(head.size).toBe(committed.id);
+      expect(head.root).not.toEqual(rootOf(await hashes()));
+      await expect(log.checkpoint(true)).rejects.toThrow(
+        /is not the root of the records' hashes and audit_tree_nodes/,
+      );
+    } finally {
+      await sql.query('BEGIN');
+      await sql.query(`SET session_replication_role = replica`);
+      await sql.query(`UPDATE audit_events SET hash = $1 WHERE id = $2`, [
+        committed.hash,
+        committed.id,
+      ]);
+      await sql.query('COMMIT');
+    }
+    await expect(log.checkpoint(true)).resolves.toMatchObject({ size: committed.id });
+  });
+
   it('the fork guard refuses to sign after record 10 is rewritten with every later hash, the head and the tree tables recomputed', async () => {
     const before = await log.status();
     const published = fs.readFileSync(path.join(dir, CHECKPOINT_FILE), 'utf8');
