@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { resolveStrikesOptions } from '../../src/strikes/strikes.options.js';
 import { type EntityManager } from 'typeorm';
 import { type UnchainedRecord } from '../../src/audit/audit-record.js';
 import { AuditStore } from '../../src/audit/audit-store.js';
@@ -87,7 +88,7 @@ export async function rawStrikes(
   seconds: number,
   thresholds: { terminateAt: number; blockAt: number },
 ): Promise<WorkResult> {
-  const strikes = new StrikeCounterStore(null as never);
+  const strikes = new StrikeCounterStore(null as never, resolveStrikesOptions(thresholds));
   const audit = new AuditStore(null as never);
   const managers = clients.map(rawManager);
   let next = 0;
@@ -97,13 +98,9 @@ export async function rawStrikes(
     const userId = userIds[next++ % userIds.length];
     await client.query('BEGIN');
     try {
-      const outcome = await strikes.addViolation(
-        manager,
-        userId,
-        1,
-        thresholds.terminateAt,
-        thresholds.blockAt,
-      );
+      const outcome = (
+        await strikes.addViolations(manager, [{ userId, weight: 1, simulated: false }])
+      ).get(userId);
       if (!outcome) throw new Error(`no strike counter for ${userId}`);
       const c = outcome.counter;
       const record: UnchainedRecord = {

@@ -83,6 +83,10 @@ export class AppModule {
         StrikesModule.forRoot({
           terminateAt: config.strikes.terminateAt,
           blockAt: config.strikes.blockAt,
+          mode: config.strikes.mode,
+          decayAfter: config.strikes.decayAfter,
+          blockFor: config.strikes.blockFor,
+          permanentAfter: config.strikes.permanentAfter,
           accessDeniedWindows: config.strikes.accessDeniedWindows,
           maxPendingViolations: config.strikes.maxPendingViolations,
           // One process owns the embedded database: no other instance to tell about changes.

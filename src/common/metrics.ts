@@ -63,6 +63,15 @@ export const metrics = {
   terminations: counter('strikeguard_sessions_terminated_total', 'Session terminations by strikes'),
   blocks: counter('strikeguard_accounts_blocked_total', 'Accounts blocked'),
   unblocks: counter('strikeguard_accounts_unblocked_total', 'Accounts unblocked by an admin'),
+  blockExpiries: counter(
+    'strikeguard_block_expiries_total',
+    'Timed blocks that ended by themselves (account.unblocked by the system)',
+  ),
+  simulated: counter(
+    'strikeguard_simulated_total',
+    'Monitor-mode crossings recorded and not enforced, by kind (termination, block)',
+    ['kind'],
+  ),
   unmappablePrincipals: counter(
     'strikeguard_unmappable_principals_total',
     'Authenticated requests whose user could not be mapped, by policy (refuse or anonymous)',

@@ -107,13 +107,53 @@ export const verifyResultSchema = {
 export const strikeCounterSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['userId', 'count', 'blocker', 'status', 'blockedAt', 'lastViolationAt'],
+  required: [
+    'userId',
+    'count',
+    'blocker',
+    'total',
+    'status',
+    'simulatedBlock',
+    'blockedAt',
+    'blockedUntil',
+    'timedBlocks',
+    'oldestCountedAt',
+    'lastViolationAt',
+  ],
   properties: {
     userId: { type: 'string', maxLength: 128 },
     count: { type: 'integer', minimum: 0, description: 'strikes since the last termination' },
-    blocker: { type: 'integer', minimum: 0, description: 'strikes since the last unblock' },
-    status: { enum: ['active', 'blocked'] },
+    blocker: {
+      type: 'integer',
+      minimum: 0,
+      description:
+        'strikes that count toward the block: since the last unblock, and (with decay) within the window',
+    },
+    total: { type: 'integer', minimum: 0, description: 'every strike, for ever' },
+    status: {
+      enum: ['active', 'blocked'],
+      description: '`blocked` while a real block holds (a timed block that has ended is `active`)',
+    },
+    simulatedBlock: {
+      type: 'boolean',
+      description: 'monitor mode would have blocked the account (blockedAt, blockedUntil)',
+    },
     blockedAt: { ...instant, type: ['string', 'null'] },
+    blockedUntil: {
+      ...instant,
+      type: ['string', 'null'],
+      description: "a timed block's end; null: until an admin unblocks, or not blocked",
+    },
+    timedBlocks: {
+      type: 'integer',
+      minimum: 0,
+      description: 'timed blocks so far (after permanentAfter of them, the next is permanent)',
+    },
+    oldestCountedAt: {
+      ...instant,
+      type: ['string', 'null'],
+      description: 'with decay: the oldest strike still counted in `blocker`; else null',
+    },
     lastViolationAt: { ...instant, type: ['string', 'null'] },
   },
 };

@@ -104,8 +104,13 @@ function view(c: StrikeCounter) {
     userId: c.userId,
     count: c.count,
     blocker: c.blocker,
+    total: c.total,
     status: c.status,
+    simulatedBlock: c.simulatedBlock,
     blockedAt: c.blockedAt,
+    blockedUntil: c.blockedUntil,
+    timedBlocks: c.timedBlocks,
+    oldestCountedAt: c.oldestCountedAt,
     lastViolationAt: c.lastViolationAt,
   };
 }

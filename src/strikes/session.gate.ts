@@ -66,7 +66,7 @@ export class SessionGate {
   ): true | Promise<never> {
     // No counter (a user the host never enrolled): nothing to refuse; the first violation enrolls.
     let reason: RefusalReason | null = null;
-    if (state?.status === 'blocked') reason = 'account_blocked';
+    if (isBlocked(state, this.options)) reason = 'account_blocked';
     else if (state && principal.sessionVersion < state.sessionVersion)
       reason = 'session_terminated';
     if (!reason) {
@@ -106,4 +106,18 @@ export class SessionGate {
     await this.denials.denied(principal, reason);
     throw refusal;
   }
+}
+
+/**
+ * A real block that holds now: a timed one ends at its `blockedUntil` on every instance at once
+ * (a comparison with the clock, no message needed); the sweeper records it soon after.
+ */
+export function isBlocked(
+  state: SessionState | null,
+  options: Pick<ResolvedStrikesOptions, 'clock'>,
+): boolean {
+  if (state?.status !== 'blocked') return false;
+  if (state.blockedUntil === null) return true;
+  const now = options.clock ? options.clock().getTime() : Date.now();
+  return now < state.blockedUntil;
 }

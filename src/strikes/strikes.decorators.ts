@@ -8,6 +8,8 @@ export interface StrikeOnRule {
   exception: Type<unknown>;
   weight: number;
   reason: string;
+  /** Counted, never enforced: its crossings are recorded as simulated. */
+  monitor: boolean;
 }
 
 /** Nothing that happens in this controller or handler counts as a violation. */
@@ -15,19 +17,22 @@ export const NoStrikes = () => SetMetadata(NO_STRIKES_KEY, true);
 
 /**
  * Exceptions of this type thrown by this controller or handler charge the user `weight` strikes.
- * Stack several for several types.
+ * Stack several for several types. `monitor: true`: counted, but a termination or block it causes
+ * is only recorded (`details.simulated: true`), as in monitor mode.
  */
 export function StrikeOn(
   exception: Type<unknown>,
-  options: { weight?: number; reason?: string } = {},
+  options: { weight?: number; reason?: string; monitor?: boolean } = {},
 ) {
   const rule: StrikeOnRule = {
     exception,
     weight: options.weight ?? 1,
     reason: options.reason ?? exception.name,
+    monitor: options.monitor ?? false,
   };
   if (!Number.isSafeInteger(rule.weight) || rule.weight < 1)
     throw new Error('@StrikeOn: weight must be a positive integer');
+  if (typeof rule.monitor !== 'boolean') throw new Error('@StrikeOn: monitor must be a boolean');
   return applyDecorators(
     (target: object, key?: string | symbol, descriptor?: PropertyDescriptor) => {
       const holder = descriptor ? descriptor.value : target;

@@ -1,6 +1,7 @@
 import { type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
 import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
 import { AccessDeniedCoalescer } from './access-denied.coalescer.js';
+import { BlockExpirySweeper } from './block-expiry.sweeper.js';
 import { FilterChargingBinder } from './filter-charging.binder.js';
 import { PrincipalResolver } from './principal.resolver.js';
 import { SessionGate } from './session.gate.js';
@@ -32,6 +33,7 @@ import { StrikesService } from './strikes.service.js';
     AccessDeniedCoalescer,
     SessionGate,
     StrikesService,
+    BlockExpirySweeper,
     StrikeGuard,
     StrikesInterceptor,
     StrikesExceptionFilter,

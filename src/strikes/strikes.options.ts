@@ -18,7 +18,21 @@ export interface ViolationRule {
   exception: Type<unknown>;
   weight?: number;
   reason?: string;
+  /**
+   * Count it, refuse nothing for it: a termination or block its strike causes is recorded with
+   * `details.simulated: true` and takes no effect (trying a new rule out in production).
+   */
+  monitor?: boolean;
 }
+
+/**
+ * `enforce`: thresholds terminate sessions and block accounts. `monitor`: every strike is counted
+ * and every crossing recorded (`details.simulated: true`), nothing is refused.
+ */
+export type StrikesMode = 'enforce' | 'monitor';
+
+/** A duration: seconds, or a number with a unit s, m, h or d (`'90s'`, `'15m'`, `'30d'`). */
+export type StrikesDuration = number | string;
 
 /**
  * What to do with a request that has a `request.user` strikeguard cannot map to a user:
@@ -33,6 +47,27 @@ export interface StrikesModuleOptions {
   terminateAt?: number;
   /** `blocker` reaching this blocks the account until an admin unblocks it (default 12). */
   blockAt?: number;
+  /** `monitor`: count and record everything, refuse nothing (default `enforce`). */
+  mode?: StrikesMode;
+  /**
+   * Strikes older than this stop counting toward the block (`blocker`); `total` keeps them all.
+   * Default: never (cumulative for ever). Up to 3,650 days.
+   */
+  decayAfter?: StrikesDuration | null;
+  /**
+   * A block ends by itself after this (an `account.unblocked` event by the system). Default:
+   * until an admin unblocks. Up to 3,650 days.
+   */
+  blockFor?: StrikesDuration | null;
+  /** With `blockFor`: after this many timed blocks the next one waits for an admin (default 3). */
+  permanentAfter?: number;
+  /** How often each instance looks for timed blocks that have ended, in ms (default 1,000). */
+  expirySweepMs?: number;
+  /**
+   * The time strikes, windows and blocks are reckoned in. Default: the database's clock (one
+   * clock for every instance). For tests: a function answering the time to use.
+   */
+  clock?: (() => Date) | null;
   /** Weight of a 403 on an authenticated request; 0 stops counting them (default 1). */
   forbiddenWeight?: number;
   /** Exception types that count as violations everywhere (`@StrikeOn` does it per route). */
@@ -81,10 +116,38 @@ export interface StrikesModuleOptions {
 }
 
 type Hooks = 'onSessionTerminated' | 'onBlocked' | 'onUnblocked';
+type Durations = 'decayAfter' | 'blockFor';
 
 /** The options with every default filled in: what the module's providers inject. */
-export type ResolvedStrikesOptions = Required<Omit<StrikesModuleOptions, Hooks>> &
-  Pick<StrikesModuleOptions, Hooks>;
+export type ResolvedStrikesOptions = Required<Omit<StrikesModuleOptions, Hooks | Durations>> &
+  Pick<StrikesModuleOptions, Hooks> & {
+    /** In seconds; null: off. */
+    decayAfter: number | null;
+    /** In seconds; null: until an admin unblocks. */
+    blockFor: number | null;
+  };
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+const MAX_DURATION_SECONDS = 3650 * 86_400;
+
+/** A StrikesDuration in seconds; null stays null (off). */
+export function durationSeconds(
+  value: StrikesDuration | null | undefined,
+  name: string,
+): number | null {
+  if (value === undefined || value === null) return null;
+  let seconds = NaN;
+  if (typeof value === 'number') seconds = value;
+  else if (typeof value === 'string') {
+    const m = /^(\d{1,10})([smhd]?)$/.exec(value.trim());
+    if (m) seconds = Number(m[1]) * UNIT_SECONDS[m[2] || 's'];
+  }
+  if (!Number.isSafeInteger(seconds) || seconds < 1 || seconds > MAX_DURATION_SECONDS)
+    throw new StrikesOptionsError(
+      `${name} must be a duration from 1s to 3650d: seconds, or a number with a unit s, m, h or d (got ${JSON.stringify(value)})`,
+    );
+  return seconds;
+}
 
 /** Thrown at start for an option that is out of range; the message names it. */
 export class StrikesOptionsError extends Error {
@@ -96,6 +159,12 @@ export class StrikesOptionsError extends Error {
 
 export function resolveStrikesOptions(options: StrikesModuleOptions): ResolvedStrikesOptions {
   const resolved: ResolvedStrikesOptions = {
+    mode: options.mode ?? 'enforce',
+    decayAfter: durationSeconds(options.decayAfter, 'decayAfter'),
+    blockFor: durationSeconds(options.blockFor, 'blockFor'),
+    permanentAfter: options.permanentAfter ?? 3,
+    expirySweepMs: options.expirySweepMs ?? 1000,
+    clock: options.clock ?? null,
     terminateAt: options.terminateAt ?? 3,
     blockAt: options.blockAt ?? 12,
     forbiddenWeight: options.forbiddenWeight ?? 1,
@@ -121,6 +190,8 @@ export function resolveStrikesOptions(options: StrikesModuleOptions): ResolvedSt
     'concurrency',
     'maxPendingViolations',
     'accessDeniedWindows',
+    'permanentAfter',
+    'expirySweepMs',
   ] as const) {
     if (!Number.isSafeInteger(resolved[key]) || resolved[key] < 1) {
       throw new StrikesOptionsError(
@@ -130,6 +201,18 @@ export function resolveStrikesOptions(options: StrikesModuleOptions): ResolvedSt
   }
   if (!Number.isSafeInteger(resolved.forbiddenWeight) || resolved.forbiddenWeight < 0) {
     throw new StrikesOptionsError('forbiddenWeight must be an integer >= 0');
+  }
+  if (resolved.mode !== 'enforce' && resolved.mode !== 'monitor') {
+    throw new StrikesOptionsError(
+      `mode must be "enforce" or "monitor" (got ${JSON.stringify(resolved.mode)})`,
+    );
+  }
+  if (resolved.clock !== null && typeof resolved.clock !== 'function') {
+    throw new StrikesOptionsError('clock must be a function () => Date, or null');
+  }
+  for (const [i, rule] of resolved.violations.entries()) {
+    if (rule.monitor !== undefined && typeof rule.monitor !== 'boolean')
+      throw new StrikesOptionsError(`violations[${i}].monitor must be a boolean`);
   }
   if (!['refuse', 'anonymous'].includes(resolved.unmappablePrincipal)) {
     throw new StrikesOptionsError('unmappablePrincipal must be "refuse" or "anonymous"');

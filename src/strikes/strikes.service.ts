@@ -18,7 +18,7 @@ import { OverloadedError } from '../common/overloaded.error.js';
 import { OverloadedException, sendRetryAfter } from '../common/overloaded.exception.js';
 import { storableText } from '../common/storable-text.js';
 import { PrincipalResolver } from './principal.resolver.js';
-import { SessionGate } from './session.gate.js';
+import { isBlocked, SessionGate } from './session.gate.js';
 import { SessionStateCache } from './session-state.cache.js';
 import {
   type SessionState,
@@ -45,12 +45,19 @@ export interface ViolationResult {
   counter: StrikeCounter;
   terminated: boolean;
   blocked: boolean;
+  /** The termination or block was a monitor-mode one: recorded, nothing refused. */
+  simulated: boolean;
 }
+
+/** The actor of what strikeguard does by itself (a timed block that ends). */
+export const SYSTEM_ACTOR = 'system';
 
 interface Pending {
   userId: string;
   weight: number;
   reason: string;
+  /** Monitor mode, or a monitored rule: its crossings are simulated. */
+  simulated: boolean;
   context: {
     actorId: string | null;
     ip: string | null;
@@ -62,6 +69,8 @@ interface Pending {
 }
 
 const DEADLOCK = '40P01';
+/** Timed blocks one sweep transaction ends at most. */
+const EXPIRY_BATCH = 100;
 const MAX_RETRIES = 5;
 /** Overload refusals are logged at most this often (with their count), not once each. */
 const OVERLOAD_LOG_MS = 10_000;
@@ -114,7 +123,7 @@ export class StrikesService implements OnModuleInit {
    */
   async loginClaims(userId: UserId): Promise<StrikesTokenClaims> {
     const state = await this.store.sessionState(userKey(userId));
-    if (state?.status === 'blocked') throw new StrikeRefusalException('account_blocked');
+    if (isBlocked(state, this.options)) throw new StrikeRefusalException('account_blocked');
     return { sv: state?.sessionVersion ?? 0 };
   }
 
@@ -160,7 +169,12 @@ export class StrikesService implements OnModuleInit {
    * (`strike.recorded`, and `session.terminated` / `account.blocked` when a threshold is crossed)
    * are committed together and in the log file.
    */
-  recordViolation(id: UserId, weight = 1, reason = 'violation'): Promise<ViolationResult> {
+  recordViolation(
+    id: UserId,
+    weight = 1,
+    reason = 'violation',
+    options: { monitor?: boolean } = {},
+  ): Promise<ViolationResult> {
     let userId: string;
     try {
       userId = userKey(id);
@@ -170,6 +184,9 @@ export class StrikesService implements OnModuleInit {
     if (!Number.isSafeInteger(weight) || weight < 1)
       return Promise.reject(new TypeError('weight must be a positive integer'));
     if (typeof reason !== 'string') return Promise.reject(new TypeError('reason must be a string'));
+    if (options.monitor !== undefined && typeof options.monitor !== 'boolean')
+      return Promise.reject(new TypeError('monitor must be a boolean'));
+    const simulated = this.options.mode === 'monitor' || options.monitor === true;
     // The batch runs in whichever request started it: take this request's context now.
     const request = currentRequestContext((r) => this.audit.actorOf(r));
     const context = {
@@ -189,6 +206,7 @@ export class StrikesService implements OnModuleInit {
         weight,
         // A reason may quote client input: it must never make the strike unrecordable.
         reason: storableText(reason, 1024) || 'violation',
+        simulated,
         context,
         resolve,
         reject,
@@ -238,7 +256,9 @@ export class StrikesService implements OnModuleInit {
     request: Request,
   ): Promise<unknown> {
     try {
-      await this.recordViolation(violation.userId, violation.weight, violation.reason);
+      await this.recordViolation(violation.userId, violation.weight, violation.reason, {
+        monitor: violation.monitor,
+      });
       return exception;
     } catch (error) {
       if (error instanceof OverloadedError) return this.overloaded(error, exception, request);
@@ -300,7 +320,11 @@ export class StrikesService implements OnModuleInit {
           entityType: 'strike_counter',
           targetId: userId,
           description: reason,
-          details: { reason, wasBlocked: changed.wasBlocked },
+          details: {
+            reason,
+            wasBlocked: changed.wasBlocked,
+            ...(changed.wasSimulated && { simulated: true }),
+          },
         },
         { manager },
       );
@@ -312,6 +336,39 @@ export class StrikesService implements OnModuleInit {
       await this.hook(this.options.onUnblocked, userId, result);
     }
     return result;
+  }
+
+  /**
+   * Ends every timed block whose time has come, each with an `account.unblocked` event by the
+   * system, and answers how many (BlockExpirySweeper calls it on every instance; a block is
+   * ended once). The refusal itself ended at `blockedUntil` already: the gate compares times.
+   */
+  async endExpiredBlocks(): Promise<number> {
+    let ended = 0;
+    for (;;) {
+      const expired = await this.dataSource.transaction(async (manager) => {
+        const rows = await this.store.expireBlocks(manager, EXPIRY_BATCH);
+        for (const r of rows) await this.store.notify(manager, r.counter.userId);
+        if (rows.length > 0)
+          await this.audit.recordMany(
+            rows.map((r) => blockEndedEvent(r.counter.userId, r.simulated, 'expired', r)),
+            { manager },
+          );
+        return rows;
+      });
+      for (const r of expired) {
+        this.cache.invalidate(r.counter.userId);
+        metrics.blockExpiries.inc();
+        if (!r.simulated) await this.hook(this.options.onUnblocked, r.counter.userId, r.counter);
+      }
+      ended += expired.length;
+      if (expired.length < EXPIRY_BATCH) return ended;
+    }
+  }
+
+  /** When the next timed block ends (ms since the epoch), null when none is running. */
+  nextBlockExpiry(): Promise<number | null> {
+    return this.store.nextExpiry();
   }
 
   /** Ends every session of a user (logout): tokens issued before are refused from now on. */
@@ -398,15 +455,30 @@ export class StrikesService implements OnModuleInit {
     }
     for (const p of batch) {
       const o = outcomes.get(p)!;
-      if (o.terminated || o.blocked) this.cache.invalidate(p.userId);
+      if (o.terminated || o.blocked || o.expired) this.cache.invalidate(p.userId);
       metrics.strikes.inc();
       metrics.strikeWeight.inc(p.weight);
-      if (o.terminated) metrics.terminations.inc();
-      if (o.blocked) metrics.blocks.inc();
-      p.resolve(o);
+      if (o.expired) metrics.blockExpiries.inc();
+      if (o.simulated) {
+        if (o.terminated) metrics.simulated.inc({ kind: 'termination' });
+        if (o.blocked) metrics.simulated.inc({ kind: 'block' });
+      } else {
+        if (o.terminated) metrics.terminations.inc();
+        if (o.blocked) metrics.blocks.inc();
+      }
+      p.resolve({
+        counter: o.counter,
+        terminated: o.terminated,
+        blocked: o.blocked,
+        simulated: o.simulated,
+      });
     }
+    // Hooks act on what happened: never on a simulated crossing.
     for (const p of batch) {
       const o = outcomes.get(p)!;
+      if (o.expired && !o.expired.simulated)
+        await this.hook(this.options.onUnblocked, p.userId, o.counter);
+      if (o.simulated) continue;
       if (o.terminated) await this.hook(this.options.onSessionTerminated, p.userId, o.counter);
       if (o.blocked) await this.hook(this.options.onBlocked, p.userId, o.counter);
     }
@@ -416,7 +488,7 @@ export class StrikesService implements OnModuleInit {
     manager: EntityManager,
     batch: Pending[],
   ): Promise<Map<Pending, ViolationOutcome>> {
-    const { terminateAt, blockAt } = this.options;
+    const { terminateAt, blockAt, blockFor, decayAfter } = this.options;
     const outcomes = new Map<Pending, ViolationOutcome>();
     const events: AuditEvent[] = [];
     // One statement per round; a round holds at most one violation per user (a user's second
@@ -430,7 +502,7 @@ export class StrikesService implements OnModuleInit {
     }
     const results = new Map<Pending, ViolationOutcome | undefined>();
     for (const round of rounds) {
-      const applied = await this.store.addViolations(manager, round, terminateAt, blockAt);
+      const applied = await this.store.addViolations(manager, round);
       for (const p of round) results.set(p, applied.get(p.userId));
     }
     for (const p of batch) {
@@ -446,9 +518,7 @@ export class StrikesService implements OnModuleInit {
             targetId: p.userId,
             details: { lazy: true },
           });
-        const [applied] = (
-          await this.store.addViolations(manager, [p], terminateAt, blockAt)
-        ).values();
+        const [applied] = (await this.store.addViolations(manager, [p])).values();
         outcome = applied;
       }
       outcomes.set(p, outcome);
@@ -459,13 +529,23 @@ export class StrikesService implements OnModuleInit {
         targetId: p.userId,
         ...p.context,
       };
+      const simulated = outcome.simulated ? { simulated: true } : {};
+      if (outcome.expired)
+        events.push(blockEndedEvent(p.userId, outcome.expired.simulated, 'before a strike'));
       events.push({
         ...base,
         type: 'strike.recorded',
         outcome: 'denied',
         threat: 'low',
         description: p.reason,
-        details: { weight: p.weight, reason: p.reason, count: c.count, blocker: c.blocker },
+        details: {
+          weight: p.weight,
+          reason: p.reason,
+          count: c.count,
+          blocker: c.blocker,
+          ...(decayAfter !== null && { total: c.total }),
+          ...(p.simulated && { monitor: true }),
+        },
       });
       if (outcome.terminated) {
         events.push({
@@ -473,7 +553,12 @@ export class StrikesService implements OnModuleInit {
           type: 'session.terminated',
           outcome: 'success',
           threat: 'medium',
-          details: { reason: 'strikes', sessionVersion: c.sessionVersion, terminateAt },
+          details: {
+            reason: 'strikes',
+            sessionVersion: c.sessionVersion,
+            terminateAt,
+            ...simulated,
+          },
         });
       }
       if (outcome.blocked) {
@@ -482,10 +567,19 @@ export class StrikesService implements OnModuleInit {
           type: 'account.blocked',
           outcome: 'success',
           threat: 'high',
-          details: { blocker: c.blocker, blockAt },
+          details: {
+            blocker: c.blocker,
+            blockAt,
+            ...(blockFor !== null && {
+              blockedUntil: outcome.permanent ? null : c.blockedUntil,
+              timedBlocks: c.timedBlocks,
+            }),
+            ...simulated,
+          },
         });
       }
-      if (outcome.terminated || outcome.blocked) await this.store.notify(manager, p.userId);
+      if (outcome.terminated || outcome.blocked || outcome.expired)
+        await this.store.notify(manager, p.userId);
     }
     await this.audit.recordMany(events, { manager });
     return outcomes;
@@ -503,4 +597,33 @@ export class StrikesService implements OnModuleInit {
       this.logger.error(`strike hook failed for user ${userId}: ${(error as Error).message}`);
     }
   }
+}
+
+/**
+ * `account.unblocked` for a timed block that ended: by the system, not by an admin (Keycloak
+ * records nothing then). `when`: found by the sweeper, or ended before a strike was counted.
+ */
+export function blockEndedEvent(
+  userId: string,
+  simulated: boolean,
+  when: 'expired' | 'before a strike',
+  block: { blockedAt?: string | null; blockedUntil?: string } = {},
+): AuditEvent {
+  return {
+    type: 'account.unblocked',
+    userId,
+    actorId: SYSTEM_ACTOR,
+    entityType: 'strike_counter',
+    targetId: userId,
+    outcome: 'success',
+    description: 'the timed block ended',
+    details: {
+      reason: 'block_expired',
+      by: SYSTEM_ACTOR,
+      endedWhen: when,
+      ...(block.blockedAt !== undefined && { blockedAt: block.blockedAt }),
+      ...(block.blockedUntil !== undefined && { blockedUntil: block.blockedUntil }),
+      ...(simulated && { simulated: true }),
+    },
+  };
 }

@@ -24,6 +24,8 @@ export interface Violation {
   userId: string;
   weight: number;
   reason: string;
+  /** The rule is monitored: its crossings are simulated (the module's mode may say so too). */
+  monitor: boolean;
 }
 
 /**
@@ -80,15 +82,20 @@ function match(
   exception: unknown,
   rules: StrikeOnRule[],
   options: ResolvedStrikesOptions,
-): { weight: number; reason: string } | null {
+): { weight: number; reason: string; monitor: boolean } | null {
   if (exception instanceof ViolationException)
-    return { weight: exception.weight, reason: exception.violation };
+    return { weight: exception.weight, reason: exception.violation, monitor: false };
   for (const rule of rules) {
-    if (exception instanceof rule.exception) return { weight: rule.weight, reason: rule.reason };
+    if (exception instanceof rule.exception)
+      return { weight: rule.weight, reason: rule.reason, monitor: rule.monitor };
   }
   for (const rule of options.violations) {
     if (exception instanceof rule.exception) {
-      return { weight: rule.weight ?? 1, reason: rule.reason ?? rule.exception.name };
+      return {
+        weight: rule.weight ?? 1,
+        reason: rule.reason ?? rule.exception.name,
+        monitor: rule.monitor ?? false,
+      };
     }
   }
   if (
@@ -96,7 +103,7 @@ function match(
     exception instanceof HttpException &&
     exception.getStatus() === HttpStatus.FORBIDDEN
   ) {
-    return { weight: options.forbiddenWeight, reason: 'forbidden' };
+    return { weight: options.forbiddenWeight, reason: 'forbidden', monitor: false };
   }
   return null;
 }

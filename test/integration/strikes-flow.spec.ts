@@ -53,8 +53,13 @@ describeWithPostgres(
         userId: user.id,
         count: 0,
         blocker: 0,
+        total: 0,
         status: 'active',
+        simulatedBlock: false,
         blockedAt: null,
+        blockedUntil: null,
+        timedBlocks: 0,
+        oldestCountedAt: null,
         lastViolationAt: null,
       });
       expect(await eventTypes(user.id)).toEqual(

@@ -32,8 +32,8 @@ async function cacheWith(store: object, cacheSize = 100) {
   return moduleRef.get(SessionStateCache);
 }
 
-const active: SessionState = { status: 'active', sessionVersion: 0 };
-const blocked: SessionState = { status: 'blocked', sessionVersion: 1 };
+const active: SessionState = { status: 'active', sessionVersion: 0, blockedUntil: null };
+const blocked: SessionState = { status: 'blocked', sessionVersion: 1, blockedUntil: null };
 
 describe('the session state cache', () => {
   it('answers synchronously once a state was read', async () => {

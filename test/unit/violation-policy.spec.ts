@@ -21,6 +21,9 @@ class Scraping extends Error {}
 
 class Docs {
   plain() {}
+  @StrikeOn(Scraping, { reason: 'watched_scraping', monitor: true })
+  watched() {}
+
   @StrikeOn(EditConflict, { weight: 3, reason: 'edit_conflict' })
   edit() {}
   @NoStrikes()
@@ -54,6 +57,7 @@ describe('what counts as a violation', () => {
       userId: 'u1',
       weight: 4,
       reason: 'tampering',
+      monitor: false,
     });
   });
 
@@ -73,6 +77,7 @@ describe('what counts as a violation', () => {
       userId: 'u1',
       weight: 3,
       reason: 'edit_conflict',
+      monitor: false,
     });
   });
 
@@ -80,7 +85,26 @@ describe('what counts as a violation', () => {
     expect(requestFor(new Marked(), 'any')(new Scraping())).toMatchObject({ weight: 2 });
     expect(
       requestFor(new Docs(), 'plain', { violations: [{ exception: Scraping }] })(new Scraping()),
-    ).toEqual({ userId: 'u1', weight: 1, reason: 'Scraping' });
+    ).toEqual({ userId: 'u1', weight: 1, reason: 'Scraping', monitor: false });
+  });
+
+  it('a rule marked monitor says so, per route and module-wide', () => {
+    expect(
+      requestFor(new Docs(), 'plain', { violations: [{ exception: Scraping, monitor: true }] })(
+        new Scraping(),
+      ),
+    ).toMatchObject({ monitor: true });
+    expect(requestFor(new Docs(), 'watched')(new Scraping())).toEqual({
+      userId: 'u1',
+      weight: 1,
+      reason: 'watched_scraping',
+      monitor: true,
+    });
+    expect(() =>
+      requestFor(new Docs(), 'plain', {
+        violations: [{ exception: Scraping, monitor: 'yes' as never }],
+      }),
+    ).toThrow(/violations\[0\]\.monitor must be a boolean/);
   });
 
   it('@NoStrikes exempts the route, even from ViolationException', () => {

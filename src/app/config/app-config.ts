@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseBoolean, parseDuration, parseInteger } from './env-values.js';
+import { parseStrikesPolicy, type StrikesPolicyConfig } from './strikes-policy-config.js';
 import { type AlertsConfig, parseAlerts } from './alerts-config.js';
 import { type LoginThrottleConfig, parseLoginThrottle } from './login-throttle-config.js';
 import { parseTransparency, type TransparencyConfig } from './transparency-config.js';
@@ -40,7 +41,7 @@ export interface AppConfig {
     accessDeniedWindows: number;
     /** Violations waiting to be committed before further ones get 503 overloaded. */
     maxPendingViolations: number;
-  };
+  } & StrikesPolicyConfig;
   /** Whether GET /metrics exists (default: outside production, or when METRICS_TOKEN is set). */
   metricsEnabled: boolean;
   /** Bearer token GET /metrics requires; null: metrics are open (bind them privately). */
@@ -185,6 +186,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
   const loginThrottle = parseLoginThrottle(env, problems, warnings);
   const transparency = parseTransparency(env, production, problems);
   const alerts = parseAlerts(env, production, problems);
+  const strikesPolicy = parseStrikesPolicy(env, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -207,7 +209,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: AppConfig; warning
       logLevel,
       production,
       trustProxy,
-      strikes: { terminateAt, blockAt, accessDeniedWindows, maxPendingViolations },
+      strikes: {
+        terminateAt,
+        blockAt,
+        accessDeniedWindows,
+        maxPendingViolations,
+        ...strikesPolicy,
+      },
       metricsEnabled,
       metricsToken,
       docsEnabled,
