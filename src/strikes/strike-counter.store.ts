@@ -80,6 +80,17 @@ const NOW = `coalesce($2::timestamptz, now())`;
 /** Strikes remembered per counter within the decay window (beyond it the oldest are dropped). */
 export const MAX_STRIKES_IN_WINDOW = 1000;
 
+/**
+ * The strikes of row `s` within the window ($7 seconds before `k.now`), newest
+ * MAX_STRIKES_IN_WINDOW − 1 at most, with their order `i`. Used as scalar subqueries of the
+ * locking SELECT, not as a joined relation: when the row was updated concurrently, PostgreSQL
+ * re-evaluates expressions on its newest version, but would reuse a joined relation's old output.
+ */
+const windowed = (s: string) => `(SELECT u.at, u.w, u.i
+    FROM unnest(${s}.strike_times, ${s}.strike_weights) WITH ORDINALITY AS u(at, w, i)
+   WHERE u.at > ${WINDOW('k.now', '$7::float8')}
+   ORDER BY u.i DESC LIMIT ${MAX_STRIKES_IN_WINDOW - 1})`;
+
 const ISO = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 const WINDOW = (now: string, decay: string) => `(${now} - ${decay} * interval '1 second')`;
 /**
@@ -188,28 +199,22 @@ export class StrikeCounterStore {
            FROM (
              SELECT s.user_id, s.session_version, s.timed_blocks, s.block_simulated, s.total, s.status,
                     s.blocked_at, s.blocked_until, v.w, v.sim, k.now,
-                    (s.status = 'blocked' AND s.blocked_until <= k.now) AS expired,
+                    coalesce(s.status = 'blocked' AND s.blocked_until <= k.now, false) AS expired,
                     (s.status = 'blocked' AND s.block_simulated) AS was_simulated,
                     (s.status = 'blocked' AND NOT s.block_simulated
                       AND (s.blocked_until IS NULL OR s.blocked_until > k.now)) AS really_blocked,
                     CASE WHEN s.status = 'blocked' AND s.blocked_until <= k.now THEN 'active' ELSE s.status END AS base_status,
                     CASE WHEN s.status = 'blocked' AND s.blocked_until <= k.now THEN 0 ELSE s.count END AS base_count,
                     CASE WHEN s.status = 'blocked' AND s.blocked_until <= k.now THEN 0
-                         WHEN $7::float8 IS NULL THEN s.blocker ELSE win.live END AS live,
-                    CASE WHEN s.status = 'blocked' AND s.blocked_until <= k.now THEN '{}' ELSE win.times END AS kept_times,
-                    CASE WHEN s.status = 'blocked' AND s.blocked_until <= k.now THEN '{}' ELSE win.weights END AS kept_weights
+                         WHEN $7::float8 IS NULL THEN s.blocker
+                         ELSE (SELECT coalesce(sum(z.w), 0)::int FROM ${windowed('s')} z) END AS live,
+                    CASE WHEN s.status = 'blocked' AND s.blocked_until <= k.now OR $7::float8 IS NULL THEN '{}'
+                         ELSE ARRAY(SELECT z.at FROM ${windowed('s')} z ORDER BY z.i) END AS kept_times,
+                    CASE WHEN s.status = 'blocked' AND s.blocked_until <= k.now OR $7::float8 IS NULL THEN '{}'
+                         ELSE ARRAY(SELECT z.w FROM ${windowed('s')} z ORDER BY z.i) END AS kept_weights
                FROM strike_counters s
                JOIN unnest($1::text[], $2::int[], $3::bool[]) AS v(user_id, w, sim) ON v.user_id = s.user_id
                CROSS JOIN (SELECT coalesce($6::timestamptz, now()) AS now) k
-               CROSS JOIN LATERAL (
-                 SELECT coalesce(sum(z.w), 0)::int AS live,
-                        coalesce(array_agg(z.at ORDER BY z.i), '{}') AS times,
-                        coalesce(array_agg(z.w ORDER BY z.i), '{}') AS weights
-                   FROM (SELECT u.at, u.w, u.i
-                           FROM unnest(s.strike_times, s.strike_weights) WITH ORDINALITY AS u(at, w, i)
-                          WHERE $7::float8 IS NOT NULL AND u.at > ${WINDOW('k.now', '$7::float8')}
-                          ORDER BY u.i DESC LIMIT ${MAX_STRIKES_IN_WINDOW - 1}) z
-               ) win
               ORDER BY s.user_id
                 FOR UPDATE OF s
            ) d
