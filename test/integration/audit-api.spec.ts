@@ -445,8 +445,18 @@ describeWithPostgres('audit API: submit, search, read back', () => {
     expect(fs.statSync(`${svc.auditDir}/audit.log`).mode & 0o777).toBe(0o600);
   });
 
-  it('answers /health 200 with both checks', async () => {
+  it('answers /health 200 with every check', async () => {
     const res = await request(svc.base, 'GET', '/health');
-    expect(res.body).toEqual({ status: 'ok', checks: { database: 'ok', auditLog: 'ok' } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      status: 'ok',
+      checks: { database: 'ok', auditLog: 'ok', transparencyLog: 'ok' },
+      transparencyLog: { healthy: true, signing: 'ok', passes: 'ok' },
+    });
+    expect(Object.keys(res.body.checks).sort()).toEqual([
+      'auditLog',
+      'database',
+      'transparencyLog',
+    ]);
   });
 });
