@@ -123,6 +123,39 @@ describe('loadConfig', () => {
     );
   });
 
+  it('reads the strike policy: mode, decay, timed blocks, with their defaults and names in errors', () => {
+    expect(loadConfig({}).config.strikes).toMatchObject({
+      mode: 'enforce',
+      decayAfter: null,
+      blockFor: null,
+      permanentAfter: 3,
+    });
+    expect(
+      loadConfig({
+        STRIKES_MODE: 'monitor',
+        STRIKES_DECAY: '30d',
+        STRIKES_BLOCK_FOR: '15m',
+        STRIKES_PERMANENT_AFTER: '5',
+      }).config.strikes,
+    ).toMatchObject({ mode: 'monitor', decayAfter: 30 * 86_400, blockFor: 900, permanentAfter: 5 });
+    expect(
+      loadConfig({ STRIKES_DECAY: 'off', STRIKES_BLOCK_FOR: 'admin' }).config.strikes,
+    ).toMatchObject({ decayAfter: null, blockFor: null });
+    expect(
+      problemsOf({
+        STRIKES_MODE: 'audit',
+        STRIKES_DECAY: '30 days',
+        STRIKES_BLOCK_FOR: '-1',
+        STRIKES_PERMANENT_AFTER: '0',
+      }),
+    ).toEqual([
+      expect.stringMatching(/^STRIKES_MODE must be "enforce" .* or "monitor" .*\(got "audit"\)/),
+      expect.stringMatching(/^STRIKES_DECAY must be a duration from 1s to 3650d/),
+      expect.stringMatching(/^STRIKES_BLOCK_FOR must be a duration from 1s to 3650d/),
+      expect.stringMatching(/^STRIKES_PERMANENT_AFTER must be an integer from 1 to 1000/),
+    ]);
+  });
+
   it('puts every problem in the error message, one per line', () => {
     expect(() => loadConfig({ PORT: 'x', LOG_LEVEL: 'loud' })).toThrow(
       /^invalid configuration:\n {2}- PORT .*\n {2}- LOG_LEVEL /,
