@@ -320,6 +320,17 @@ const io: Output = {
   },
 };
 
+/** A database error the user can fix, said as such (no stack trace); null for anything else. */
+function databaseProblem(error: unknown): string | null {
+  const e = error as { code?: string; driverError?: { code?: string }; message?: string };
+  const code = e.driverError?.code ?? e.code;
+  if (code === '42P01')
+    return `the database has no strikeguard tables (${e.message}): point DATABASE_URL at the service's database, or run strikeguardMigrations on it (the service runs them at start)`;
+  if (code === '42501')
+    return `the database user may not read strikeguard's tables (${e.message}): use a role with SELECT on them`;
+  return null;
+}
+
 /** Run as a program (`node …/main.js`, or the package's `strikeguard` bin, a symlink), not imported. */
 function isMain(): boolean {
   const script = process.argv[1];
@@ -339,7 +350,7 @@ if (isMain()) {
         error instanceof CliError ||
         (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
       process.stderr.write(
-        `strikeguard: ${known ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`,
+        `strikeguard: ${known ? (error as Error).message : (databaseProblem(error) ?? (error as Error).stack ?? String(error))}\n`,
       );
       process.exit(2);
     },

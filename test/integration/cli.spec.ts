@@ -153,6 +153,24 @@ describeWithPostgres('strikeguard CLI: audit verify, search, tail, export', () =
     const badToken = await cli(['audit', 'verify', '--url', svc.base, '--token', 'nope']);
     expect(badToken.code).toBe(2);
     expect(badToken.stderr).toMatch(/401/);
+    // A database without strikeguard's tables: said so, with the fix, and no stack trace.
+    const empty = await createTestDatabase('cli_empty');
+    try {
+      for (const args of [
+        ['audit', 'tail', '-n', '1'],
+        ['audit', 'verify'],
+        ['audit', 'search', '--type', 'x'],
+      ]) {
+        const res = await cli(args, { DATABASE_URL: empty.url });
+        expect([args.join(' '), res.code]).toEqual([args.join(' '), 2]);
+        expect(res.stderr).toMatch(
+          /the database has no strikeguard tables .*strikeguardMigrations/,
+        );
+        expect(res.stderr).not.toMatch(/\n\s+at /);
+      }
+    } finally {
+      await empty.drop();
+    }
   });
 
   it('exits 1 naming the record when a row was altered, and when a file line was altered', async () => {
