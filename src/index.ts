@@ -239,3 +239,4 @@ export {
   verifyWebhook,
   webhookSignature,
 } from './alerts/standard-webhooks.js';
+export { type PgQueryable, poolDataSource } from './common/pool-data-source.js';

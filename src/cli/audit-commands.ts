@@ -7,7 +7,7 @@ import {
   type LogFileShare,
   verifyLogDirectory,
   type VerifyResult,
-} from '../index.js';
+} from '../reader.js';
 import { type AuditSource } from './audit-source.js';
 import { CliError } from './cli-error.js';
 

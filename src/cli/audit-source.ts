@@ -1,4 +1,4 @@
-import { DataSource } from 'typeorm';
+import type pg from 'pg';
 import {
   type AuditReader,
   auditReader,
@@ -6,9 +6,10 @@ import {
   type LogFileShare,
   type Page as AuditPage,
   parseAuditQuery,
+  poolDataSource,
   type VerifyResult,
-} from '../index.js';
-import { CliError } from './cli-error.js';
+} from '../reader.js';
+import { connectDatabase } from './cli-database.js';
 import { malformed, ServiceClient } from './service-client.js';
 
 /** A page of records, newest first, as the HTTP API answers. */
@@ -29,23 +30,12 @@ export interface AuditSource {
 export class DatabaseSource implements AuditSource {
   private readonly reader: AuditReader;
 
-  private constructor(private readonly dataSource: DataSource) {
-    this.reader = auditReader(dataSource);
+  private constructor(private readonly pool: pg.Pool) {
+    this.reader = auditReader(poolDataSource(pool));
   }
 
   static async connect(url: string): Promise<DatabaseSource> {
-    const dataSource = new DataSource({
-      type: 'postgres',
-      url,
-      poolSize: 2,
-      applicationName: 'strikeguard-cli',
-    });
-    try {
-      await dataSource.initialize();
-    } catch (error) {
-      throw new CliError(`cannot connect to DATABASE_URL: ${(error as Error).message}`);
-    }
-    return new DatabaseSource(dataSource);
+    return new DatabaseSource(await connectDatabase(url));
   }
 
   search(params: Record<string, string>): Promise<Page> {
@@ -61,7 +51,7 @@ export class DatabaseSource implements AuditSource {
   }
 
   close(): Promise<void> {
-    return this.dataSource.destroy();
+    return this.pool.end();
   }
 }
 

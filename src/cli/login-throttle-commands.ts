@@ -1,3 +1,5 @@
+// Nest's decorators need the metadata API before the library's classes load.
+import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import 'reflect-metadata';
 import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
@@ -12,11 +12,6 @@ import {
 } from './audit-commands.js';
 import { type AuditSource, DatabaseSource, HttpSource } from './audit-source.js';
 import { CliError } from './cli-error.js';
-import {
-  loginThrottleClearCommand,
-  loginThrottleStatusCommand,
-} from './login-throttle-commands.js';
-import { defaultAuditLogDir, enrollMissingCommand, unblockCommand } from './strikes-commands.js';
 import {
   checkpointSource,
   checkpointVerifyCommand,
@@ -138,18 +133,14 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, io: Output): P
         'strikes commands need DATABASE_URL (with the embedded database, stop the service or use the admin API)',
       );
     }
+    // Loaded on demand: these boot a Nest context (the audit and transparency commands do not).
+    const { unblockCommand, enrollMissingCommand } = await import('./strikes-commands.js');
     if (command === 'unblock')
-      return unblockCommand(
-        databaseUrl,
-        defaultAuditLogDir(env),
-        positionals[2],
-        values.reason,
-        io,
-      );
+      return unblockCommand(databaseUrl, auditLogDir(env), positionals[2], values.reason, io);
     if (command === 'enroll-missing')
       return enrollMissingCommand(
         databaseUrl,
-        defaultAuditLogDir(env),
+        auditLogDir(env),
         { table: values['users-table'] ?? 'users', idColumn: values['id-column'] ?? 'id' },
         io,
       );
@@ -161,8 +152,10 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, io: Output): P
         'login-throttle commands need DATABASE_URL (with the embedded database, stop the service or use the admin API)',
       );
     }
+    const { loginThrottleStatusCommand, loginThrottleClearCommand } =
+      await import('./login-throttle-commands.js');
     const handler = command === 'status' ? loginThrottleStatusCommand : loginThrottleClearCommand;
-    return handler(databaseUrl, defaultAuditLogDir(env), positionals.slice(2), io);
+    return handler(databaseUrl, auditLogDir(env), positionals.slice(2), io);
   }
   if (area === 'witness' && command === 'keygen') return keygenCommand(values.name, true, io);
   if (area === 'witness' && command === 'serve')
@@ -304,6 +297,11 @@ async function openSource(
   throw new CliError(
     'no audit trail to read: set DATABASE_URL, or --url and --token (the embedded database is reachable only through the service)',
   );
+}
+
+/** Where the service writes its log files, as it decides it (AUDIT_LOG_DIR, default ./var/audit). */
+function auditLogDir(env: NodeJS.ProcessEnv): string {
+  return path.resolve(env.AUDIT_LOG_DIR || './var/audit');
 }
 
 function positiveInt(raw: string | undefined, name: string): number | undefined {

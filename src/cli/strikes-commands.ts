@@ -1,6 +1,7 @@
+// Nest's decorators need the metadata API before the library's classes load.
+import 'reflect-metadata';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import os from 'node:os';
-import path from 'node:path';
 import { type DataSource } from 'typeorm';
 import {
   enrollMissing,
@@ -80,8 +81,4 @@ export async function enrollMissingCommand(
   });
   io.out(JSON.stringify({ enrolled: created }));
   return 0;
-}
-
-export function defaultAuditLogDir(env: NodeJS.ProcessEnv): string {
-  return path.resolve(env.AUDIT_LOG_DIR || './var/audit');
 }

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { DataSource } from 'typeorm';
 import {
   formatTlogProof,
   generateNoteKey,
@@ -18,13 +17,15 @@ import {
   parseNote,
   parseSignerKey,
   parseVerifierKey,
+  poolDataSource,
   TransparencyReader,
   verifyConsistency,
   verifyCosignature,
   Witness,
   witnessServer,
-} from '../index.js';
+} from '../reader.js';
 import { type Output } from './audit-commands.js';
+import { connectDatabase } from './cli-database.js';
 import { CliError } from './cli-error.js';
 import { malformed, ServiceClient } from './service-client.js';
 
@@ -81,18 +82,8 @@ export async function checkpointSource(
   }
   if (!databaseUrl)
     throw new CliError('no transparency log to read: set DATABASE_URL, or --url and --token');
-  const dataSource = new DataSource({
-    type: 'postgres',
-    url: databaseUrl,
-    poolSize: 2,
-    applicationName: 'strikeguard-cli',
-  });
-  try {
-    await dataSource.initialize();
-  } catch (error) {
-    throw new CliError(`cannot connect to DATABASE_URL: ${(error as Error).message}`);
-  }
-  const reader = new TransparencyReader(dataSource);
+  const pool = await connectDatabase(databaseUrl);
+  const reader = new TransparencyReader(poolDataSource(pool));
   return {
     latestNote: async () => (await reader.latestNote())?.note ?? null,
     consistencyProof: async (from, to) =>
@@ -101,7 +92,7 @@ export async function checkpointSource(
       const p = await reader.inclusionProof(id, size);
       return { index: p.index, proof: p.proof.map((h) => Buffer.from(h, 'base64')) };
     },
-    close: () => dataSource.destroy(),
+    close: () => pool.end(),
   };
 }
 
