@@ -23,7 +23,7 @@ import {
 import { load, type LoadResult } from './lib/load.js';
 import { connectClients, rawIngest, rawStrikes, timedWorkers } from './lib/raw.js';
 import { bareVerifyLoop, generateHistory, HISTORY_KINDS, HISTORY_USERS } from './lib/records.js';
-import { type BenchService, startService, withRssPeak } from './lib/service.js';
+import { type BenchService, PEER_NEST_MAIN, startService, withRssPeak } from './lib/service.js';
 import {
   BENCH_DATABASE_URL,
   BENCH_JWT_SECRET,
@@ -396,9 +396,10 @@ async function main(): Promise<void> {
       );
     }
     const http =
-      (path: string, tokens: string[], expectStatus: number, body?: string) => (seconds: number) =>
+      (path: string, tokens: string[], expectStatus: number, body?: string, base = svc.base) =>
+      (seconds: number) =>
         load({
-          base: svc.base,
+          base,
           path,
           method: body === undefined ? 'GET' : 'POST',
           body,
@@ -550,6 +551,33 @@ async function main(): Promise<void> {
           run: http('/bench/jwt-only/me', userTokens, 200),
         },
       });
+    }
+
+    // -- peer_nest: the reference service against a plain Nest app doing the same work ---------
+    if (wanted('peer_nest')) {
+      await primeSessionCache(svc.base, userTokens);
+      const peer = await startService(
+        tmp,
+        { DATABASE_URL: db.url, JWT_SECRET: BENCH_JWT_SECRET },
+        [],
+        PEER_NEST_MAIN,
+      );
+      try {
+        await figure('peer_nest', {
+          unit: 'req/s',
+          target: 0.9,
+          a: {
+            what: 'the reference service: GET /me (JWT, session check, roles, request logging, metrics, audit context, user lookup)',
+            run: http('/me', userTokens, 200),
+          },
+          b: {
+            what: 'a plain Nest 12 app: passport-jwt (KeyObject secret) and one prepared pg primary-key lookup',
+            run: http('/me', userTokens, 200, undefined, peer.base),
+          },
+        });
+      } finally {
+        await peer.stop();
+      }
     }
 
     // -- strike throughput ---------------------------------------------------------------------

@@ -7,6 +7,8 @@ import { sleep } from './stats.js';
 
 /** The reference service plus the bench-only routes (see service-main.ts), compiled. */
 const SERVICE_MAIN = fileURLToPath(new URL('../service-main.js', import.meta.url));
+/** peer_nest's baseline: a plain Nest app doing GET /me's work (see peer-nest-main.ts). */
+export const PEER_NEST_MAIN = fileURLToPath(new URL('../peer-nest-main.js', import.meta.url));
 
 export interface BenchService {
   base: string;
@@ -48,11 +50,15 @@ export async function startService(
   dir: string,
   env: Record<string, string>,
   nodeArgs: string[] = [],
+  main = SERVICE_MAIN,
 ): Promise<BenchService> {
   const port = await freePort();
-  const logFile = path.join(dir, 'service.log');
+  const logFile = path.join(
+    dir,
+    main === SERVICE_MAIN ? 'service.log' : `${path.basename(main, '.js')}.log`,
+  );
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...nodeArgs, SERVICE_MAIN], {
+  const child = spawn(process.execPath, [...nodeArgs, main], {
     cwd: dir,
     env: {
       PATH: process.env.PATH ?? '',

@@ -1343,10 +1343,15 @@ describeWithPostgres('fuzz: generated submissions, queries, headers and tokens',
           for (const c of res.body.items) {
             expect(Object.keys(c).sort()).toEqual([
               'blockedAt',
+              'blockedUntil',
               'blocker',
               'count',
               'lastViolationAt',
+              'oldestCountedAt',
+              'simulatedBlock',
               'status',
+              'timedBlocks',
+              'total',
               'userId',
             ]);
             if (statuses.length === 1) expect(c.status).toBe(statuses[0]);
