@@ -49,6 +49,7 @@ import { UsersService } from './users/users.service.js';
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig, db: DatabaseConnection): DynamicModule {
+    const requestLogging = config.logLevel === 'debug' || config.logLevel === 'trace';
     return {
       module: AppModule,
       imports: [
@@ -61,8 +62,11 @@ export class AppModule {
               'req.headers["x-device-token"]',
             ],
             // One line per request at debug; errors and warnings are logged where they happen.
-            autoLogging: config.logLevel === 'debug' || config.logLevel === 'trace',
+            autoLogging: requestLogging,
           },
+          // Without request lines, no per-request child logger either: the middleware would
+          // build one on every request for nothing (the app logs through Nest's Logger).
+          ...(requestLogging ? {} : { forRoutes: [] }),
         }),
         TypeOrmModule.forRootAsync({
           useFactory: () => ({ ...dataSourceOptions(db), retryAttempts: 5, retryDelay: 2000 }),
