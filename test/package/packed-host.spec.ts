@@ -30,7 +30,7 @@ const JWT_SECRET = 'packed-host-test-secret-0123456789abcdef0123456789';
 
 /** The library's own outputs, and the three files npm always ships. */
 const SHIPPED =
-  /^(package\.json|README\.md|LICENSE|dist\/src\/index\.(js|d\.ts)|dist\/src\/(strikes|audit|common|login|transparency|alerts|rest|cli)\/.+\.(js|d\.ts|js\.map)|dist\/migrations\/.+\.(js|d\.ts|js\.map))$/;
+  /^(package\.json|README\.md|LICENSE|dist\/src\/(index|reader)\.(js|d\.ts)|dist\/src\/(strikes|audit|common|login|transparency|alerts|rest|cli)\/.+\.(js|d\.ts|js\.map)|dist\/migrations\/.+\.(js|d\.ts|js\.map))$/;
 
 interface Run {
   code: number | null;
@@ -423,6 +423,21 @@ describeWithPostgres('the packed package installed into a Nest 12.4 host app', (
     const bad = await run(bin, ['audit', 'nonsense'], { cwd: hostDir });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^strikeguard: unknown command/);
+    // strikeguard/reader, the Nest-free entry, through the exports map from the host.
+    const reader = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "const r = await import('strikeguard/reader'); console.log([typeof r.auditReader, typeof r.verifyInclusion, typeof r.poolDataSource].join(' '))",
+      ],
+      { cwd: hostDir },
+    );
+    expect({ code: reader.code, stdout: reader.stdout.trim(), stderr: reader.stderr }).toEqual({
+      code: 0,
+      stdout: 'function function function',
+      stderr: '',
+    });
   });
 
   it(
