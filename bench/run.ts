@@ -1,5 +1,6 @@
 // `npm run bench [-- --quick] [-- --only=a,b] [-- --rounds=N --seconds=S --records=N]`
 // Builds nothing itself (the npm script compiles first); see bench/README.md.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { get as httpGet } from 'node:http';
 import os from 'node:os';
@@ -837,6 +838,9 @@ async function main(): Promise<void> {
       }
     }
 
+    // -- cli_start: the security team's CLI, from process start to its answer --------------------
+    if (wanted('cli_start')) await cliStartFigure(db.url);
+
     // -- in-process: batched ingestion with the transparency log vs without ------------------------
     if (wanted('ingest_batched_tree')) await treeIngestFigure(db.url, tmp);
 
@@ -875,6 +879,47 @@ async function main(): Promise<void> {
   log(`wrote ${path.relative(process.cwd(), RESULTS_FILE)}`);
   if (cpuProfile)
     log(`CPU profiles of the service in ${path.relative(process.cwd(), PROFILE_DIR)}`);
+}
+
+/**
+ * cli_start (issue 13: the CLI's audit commands start without booting Nest, ≤ 300 ms to first
+ * output): `strikeguard audit tail -n 1` against the bench database, a new process each time, wall
+ * time from spawn to exit (its line printed; none with --records=0), median and max of 10 after one
+ * warm-up.
+ */
+async function cliStartFigure(url: string): Promise<void> {
+  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const once = () =>
+    new Promise<number>((resolve, reject) => {
+      const started = performance.now();
+      const child = spawn(process.execPath, [cli, 'audit', 'tail', '-n', '1'], {
+        env: { PATH: process.env.PATH ?? '', DATABASE_URL: url },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      child.once('exit', (code) => {
+        if (code !== 0 || out.split('\n').filter(Boolean).length > 1)
+          reject(new Error(`audit tail -n 1 exited ${code}: ${err || out}`));
+        else resolve(performance.now() - started);
+      });
+    });
+  await once();
+  const times: number[] = [];
+  for (let i = 0; i < 10; i++) times.push(await once());
+  results.cli_start = {
+    unit: 'ms',
+    value: round(median(times), 1),
+    max: round(Math.max(...times), 1),
+    target: 300,
+    met: median(times) <= 300,
+    what: '`strikeguard audit tail -n 1` with DATABASE_URL: a new process, spawn to exit, median of 10',
+  };
+  log(
+    `cli_start: audit tail -n 1 in ${round(median(times), 1)} ms (median of 10, max ${round(Math.max(...times), 1)} ms; target ≤ 300 ms)`,
+  );
 }
 
 /**
