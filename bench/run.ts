@@ -24,7 +24,13 @@ import {
 import { load, type LoadResult } from './lib/load.js';
 import { connectClients, rawIngest, rawStrikes, timedWorkers } from './lib/raw.js';
 import { bareVerifyLoop, generateHistory, HISTORY_KINDS, HISTORY_USERS } from './lib/records.js';
-import { type BenchService, PEER_NEST_MAIN, startService, withRssPeak } from './lib/service.js';
+import {
+  type BenchService,
+  HOST_APP_MAIN,
+  PEER_NEST_MAIN,
+  startService,
+  withRssPeak,
+} from './lib/service.js';
 import {
   BENCH_DATABASE_URL,
   BENCH_JWT_SECRET,
@@ -578,6 +584,43 @@ async function main(): Promise<void> {
         });
       } finally {
         await peer.stop();
+      }
+    }
+
+    // -- host_overhead: a samples-shaped host app with strikeguard against the same without -------
+    if (wanted('host_overhead')) {
+      const url = db.url;
+      const host = (on: boolean) =>
+        startService(
+          path.join(tmp, on ? 'host-on' : 'host-off'),
+          {
+            DATABASE_URL: url,
+            JWT_SECRET: BENCH_JWT_SECRET,
+            STRIKEGUARD: on ? 'on' : 'off',
+            AUDIT_LOG_DIR: path.join(tmp, 'host-on', 'audit'),
+          },
+          [],
+          HOST_APP_MAIN,
+        );
+      fs.mkdirSync(path.join(tmp, 'host-on'), { recursive: true });
+      fs.mkdirSync(path.join(tmp, 'host-off'), { recursive: true });
+      const [on, off] = await Promise.all([host(true), host(false)]);
+      try {
+        await primeSessionCache(on.base, userTokens);
+        await figure('host_overhead', {
+          unit: 'req/s',
+          target: 0.97,
+          a: {
+            what: 'a host app (passport-jwt guard + one TypeORM findOneBy) with AuditModule, StrikesModule and StrikeGuard on the route',
+            run: http('/me', userTokens, 200, undefined, on.base),
+          },
+          b: {
+            what: 'the same host app without strikeguard',
+            run: http('/me', userTokens, 200, undefined, off.base),
+          },
+        });
+      } finally {
+        await Promise.all([on.stop(), off.stop()]);
       }
     }
 

@@ -7,6 +7,8 @@ import { sleep } from './stats.js';
 
 /** The reference service plus the bench-only routes (see service-main.ts), compiled. */
 const SERVICE_MAIN = fileURLToPath(new URL('../service-main.js', import.meta.url));
+/** host_overhead's sides: a samples-shaped host app with or without strikeguard. */
+export const HOST_APP_MAIN = fileURLToPath(new URL('../host-app-main.js', import.meta.url));
 /** peer_nest's baseline: a plain Nest app doing GET /me's work (see peer-nest-main.ts). */
 export const PEER_NEST_MAIN = fileURLToPath(new URL('../peer-nest-main.js', import.meta.url));
 

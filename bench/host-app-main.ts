@@ -1,0 +1,110 @@
+// host_overhead's two sides (issue 13): a host app shaped like the README's samples — a
+// passport-jwt guard and one TypeORM repository lookup per request — with strikeguard
+// (STRIKEGUARD=on: AuditModule, StrikesModule's interceptor and filter, StrikeGuard on the route)
+// and without it (STRIKEGUARD=off). Same code otherwise, same database (the bench's: its users
+// table and strikeguard's tables exist), same tokens (`sub`, `sv`).
+// Environment: PORT, DATABASE_URL, JWT_SECRET, STRIKEGUARD, AUDIT_LOG_DIR (with STRIKEGUARD=on).
+import 'reflect-metadata';
+import { createSecretKey } from 'node:crypto';
+import {
+  Controller,
+  type DynamicModule,
+  Get,
+  Injectable,
+  Module,
+  Req,
+  UnauthorizedException,
+  UseGuards,
+} from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AuthGuard, PassportModule, PassportStrategy } from '@nestjs/passport';
+import { InjectRepository, TypeOrmModule } from '@nestjs/typeorm';
+import { ExtractJwt, Strategy } from 'passport-jwt';
+import { Column, Entity, PrimaryColumn, type Repository } from 'typeorm';
+import { AuditModule, StrikeGuard, StrikesModule } from '../src/index.js';
+
+const withStrikeguard = process.env.STRIKEGUARD === 'on';
+
+@Entity({ name: 'users' })
+class Account {
+  @PrimaryColumn({ type: 'uuid' })
+  id!: string;
+
+  @Column({ type: 'text' })
+  username!: string;
+}
+
+@Injectable()
+class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
+  constructor() {
+    super({
+      jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
+      secretOrKey: createSecretKey(Buffer.from(process.env.JWT_SECRET ?? '')) as unknown as Buffer,
+      algorithms: ['HS256'],
+    });
+  }
+
+  validate(payload: { sub?: unknown; sv?: unknown }) {
+    if (typeof payload.sub !== 'string') throw new UnauthorizedException('no subject');
+    return { id: payload.sub, sv: typeof payload.sv === 'number' ? payload.sv : 0 };
+  }
+}
+
+// The guards the route runs: the host's JWT guard, then (with strikeguard) its session check.
+const guards = withStrikeguard ? [AuthGuard('jwt'), StrikeGuard] : [AuthGuard('jwt')];
+
+@Controller('me')
+class MeController {
+  constructor(@InjectRepository(Account) private readonly accounts: Repository<Account>) {}
+
+  @Get()
+  @UseGuards(...guards)
+  async me(@Req() request: { user: { id: string } }) {
+    const account = await this.accounts.findOneBy({ id: request.user.id });
+    if (!account) throw new UnauthorizedException('no such account');
+    return { id: account.id, username: account.username };
+  }
+}
+
+@Controller('health')
+class HealthController {
+  @Get()
+  health() {
+    return { status: 'ok' };
+  }
+}
+
+@Module({})
+class HostModule {
+  static forRoot(): DynamicModule {
+    return {
+      module: HostModule,
+      imports: [
+        TypeOrmModule.forRoot({
+          type: 'postgres',
+          url: process.env.DATABASE_URL,
+          entities: [Account],
+          poolSize: 10,
+        }),
+        TypeOrmModule.forFeature([Account]),
+        PassportModule,
+        ...(withStrikeguard
+          ? [
+              AuditModule.forRoot({ logDir: process.env.AUDIT_LOG_DIR ?? './var/host-audit' }),
+              StrikesModule.forRoot({
+                principalOf: (request) => {
+                  const user = (request as { user?: { id: string; sv: number } }).user;
+                  return user ? { userId: user.id, sessionVersion: user.sv } : null;
+                },
+              }),
+            ]
+          : []),
+      ],
+      controllers: [MeController, HealthController],
+      providers: [JwtStrategy],
+    };
+  }
+}
+
+const app = await NestFactory.create(HostModule.forRoot(), { logger: ['error', 'warn'] });
+await app.listen(Number(process.env.PORT), '127.0.0.1');
