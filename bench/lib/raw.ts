@@ -103,22 +103,7 @@ export async function rawStrikes(
       ).get(userId);
       if (!outcome) throw new Error(`no strike counter for ${userId}`);
       const c = outcome.counter;
-      const record: UnchainedRecord = {
-        occurredAt: new Date().toISOString(),
-        type: 'strike.recorded',
-        userId,
-        actorId: userId,
-        outcome: 'denied',
-        threat: 'low',
-        ip: '127.0.0.1',
-        method: 'GET',
-        path: '/admin/strikes',
-        entityType: 'strike_counter',
-        targetId: userId,
-        location: null,
-        description: 'forbidden',
-        details: { weight: 1, reason: 'forbidden', count: c.count, blocker: c.blocker },
-      };
+      const record = strikeRecord(userId, c.count, c.blocker);
       await audit.append(manager, [record], RAW_INSTANCE, () => undefined);
       await client.query('COMMIT');
     } catch (error) {
@@ -127,6 +112,105 @@ export async function rawStrikes(
     }
     return 1;
   });
+}
+
+/** The `strike.recorded` record the service writes for a 403 probe of GET /admin/strikes. */
+function strikeRecord(userId: string, count: number, blocker: number): UnchainedRecord {
+  return {
+    occurredAt: new Date().toISOString(),
+    type: 'strike.recorded',
+    userId,
+    actorId: userId,
+    outcome: 'denied',
+    threat: 'low',
+    ip: '127.0.0.1',
+    method: 'GET',
+    path: '/admin/strikes',
+    entityType: 'strike_counter',
+    targetId: userId,
+    location: null,
+    description: 'forbidden',
+    details: { weight: 1, reason: 'forbidden', count, blocker },
+  };
+}
+
+/**
+ * strike_throughput's baseline (issue 13: as strong as the product): `callers` concurrent callers
+ * each submit a strike and wait for its commit; whatever is waiting goes into one transaction on
+ * one of `concurrency` connections (as StrikesService batches: at most `maxBatch`, users in id
+ * order, a user's second strike in a second round), each the same set-based UPDATE
+ * (`StrikeCounterStore.addViolations`) and ONE chained INSERT of all its records
+ * (`AuditStore.append`), straight on pg: no TypeORM, no Nest, no HTTP, no log file.
+ */
+export async function rawStrikesBatched(
+  clients: pg.Client[],
+  userIds: string[],
+  seconds: number,
+  thresholds: { terminateAt: number; blockAt: number },
+  options: { callers: number; concurrency: number; maxBatch: number },
+): Promise<WorkResult> {
+  const strikes = new StrikeCounterStore(null as never, resolveStrikesOptions(thresholds));
+  const audit = new AuditStore(null as never);
+  const lanes = clients
+    .slice(0, options.concurrency)
+    .map((client) => ({ client, manager: rawManager(client), busy: false }));
+  type Waiting = { userId: string; resolve: () => void; reject: (error: unknown) => void };
+  const queue: Waiting[] = [];
+  const commit = async (lane: (typeof lanes)[number], batch: Waiting[]) => {
+    const rounds: Waiting[][] = [];
+    const seen = new Map<string, number>();
+    for (const w of [...batch].sort((a, b) => (a.userId < b.userId ? -1 : 1))) {
+      const round = seen.get(w.userId) ?? 0;
+      seen.set(w.userId, round + 1);
+      (rounds[round] ??= []).push(w);
+    }
+    await lane.client.query('BEGIN');
+    try {
+      const records: UnchainedRecord[] = [];
+      for (const round of rounds) {
+        const outcomes = await strikes.addViolations(
+          lane.manager,
+          round.map((w) => ({ userId: w.userId, weight: 1, simulated: false })),
+        );
+        for (const w of round) {
+          const c = outcomes.get(w.userId)?.counter;
+          if (!c) throw new Error(`no strike counter for ${w.userId}`);
+          records.push(strikeRecord(w.userId, c.count, c.blocker));
+        }
+      }
+      await audit.append(lane.manager, records, RAW_INSTANCE, () => undefined);
+      await lane.client.query('COMMIT');
+    } catch (error) {
+      await lane.client.query('ROLLBACK');
+      throw error;
+    }
+  };
+  const drain = () => {
+    for (const lane of lanes) {
+      if (lane.busy || queue.length === 0) continue;
+      const batch = queue.splice(0, options.maxBatch);
+      lane.busy = true;
+      void commit(lane, batch)
+        .then(
+          () => batch.forEach((w) => w.resolve()),
+          (error: unknown) => batch.forEach((w) => w.reject(error)),
+        )
+        .finally(() => {
+          lane.busy = false;
+          drain();
+        });
+    }
+  };
+  let next = 0;
+  return timedWorkers(
+    options.callers,
+    seconds,
+    () =>
+      new Promise<number>((resolve, reject) => {
+        queue.push({ userId: userIds[next++ % userIds.length], resolve: () => resolve(1), reject });
+        drain();
+      }),
+  );
 }
 
 /**
