@@ -30,12 +30,25 @@ export interface ReadLogLinesOptions {
 /** Reads start small (a verification of one record reads a few lines) and grow for long reads. */
 const FIRST_CHUNK = 16 * 1024;
 const MAX_CHUNK = 256 * 1024;
+/** Lines per batch: one await per this many lines, and no more parsed than a reader takes. */
+const MAX_BATCH_LINES = 64;
 
 /** Reads log files line by line, in order, without holding them in memory. */
 export async function* readLogLines(
   files: string[],
   options: ReadLogLinesOptions = {},
 ): AsyncGenerator<LogLine> {
+  for await (const batch of readLogLineBatches(files, options)) yield* batch;
+}
+
+/**
+ * The same lines, as the batches each read of the file holds (one await per batch, not per line:
+ * what a verification that checks every line reads them with).
+ */
+export async function* readLogLineBatches(
+  files: string[],
+  options: ReadLogLinesOptions = {},
+): AsyncGenerator<LogLine[]> {
   const stats = options.stats ?? { bytes: 0, lines: 0 };
   const fromId = options.fromId ?? 1;
   // A rotated file is named after its last id: one that ends before fromId has nothing wanted.
@@ -49,7 +62,7 @@ export async function* readLogLines(
       const bytes = new LogFileBytes(handle, stats);
       const start =
         i === 0 && fromId > 1 ? await offsetBefore(bytes, (await handle.stat()).size, fromId) : 0;
-      yield* streamLines(bytes, file, start, stats);
+      yield* streamLineBatches(bytes, file, start, stats);
     } finally {
       await handle.close();
     }
@@ -57,12 +70,12 @@ export async function* readLogLines(
 }
 
 /** Every line from `start` to the end of the file (a last one without newline included). */
-async function* streamLines(
+async function* streamLineBatches(
   bytes: LogFileBytes,
   file: string,
   start: number,
   stats: LogReadStats,
-): AsyncGenerator<LogLine> {
+): AsyncGenerator<LogLine[]> {
   let lineNumber = start === 0 ? 0 : null;
   let pending: Buffer = Buffer.alloc(0);
   let pendingAt = start; // offset of pending[0]
@@ -77,18 +90,25 @@ async function* streamLines(
     if (chunk.length === 0) break;
     position += chunk.length;
     const buffer = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    let batch: LogLine[] = [];
     let from = 0;
     for (let nl = buffer.indexOf(0x0a); nl >= 0; nl = buffer.indexOf(0x0a, from)) {
       const next = line(buffer.subarray(from, nl), pendingAt + from);
       from = nl + 1;
-      if (next) yield next;
+      if (next) batch.push(next);
+      // Bounded batches: a reader that stops early has not had the rest of the chunk parsed.
+      if (batch.length === MAX_BATCH_LINES) {
+        yield batch;
+        batch = [];
+      }
     }
+    if (batch.length) yield batch;
     pending = buffer.subarray(from);
     pendingAt += from;
   }
   if (pending.length) {
     const last = line(pending, pendingAt);
-    if (last) yield last;
+    if (last) yield [last];
   }
 }
 
@@ -99,25 +119,57 @@ export function lineLabel(line: LogLine): string {
 
 /** Lets a reader look at the next line before taking it. */
 export class PeekableLines {
-  private buffered: LogLine | null | undefined;
+  private batch: LogLine[] = [];
+  private at = 0;
+  private ended = false;
+  private readonly source: AsyncIterator<LogLine[]>;
 
-  constructor(private readonly source: AsyncGenerator<LogLine>) {}
+  /** Over line batches (readLogLineBatches), or single lines (readLogLines). */
+  constructor(source: AsyncGenerator<LogLine[]> | AsyncGenerator<LogLine>) {
+    this.source = source as AsyncIterator<LogLine[] | LogLine> as AsyncIterator<LogLine[]>;
+  }
+
+  /**
+   * The next line if it is already read: the line, null at the end, undefined when the next batch
+   * must be read first (`fill()`). What a caller checking every line uses to await once a batch.
+   */
+  peekNow(): LogLine | null | undefined {
+    if (this.at < this.batch.length) return this.batch[this.at];
+    return this.ended ? null : undefined;
+  }
+
+  /** Drops the line peekNow() answered. */
+  skip(): void {
+    this.at++;
+  }
+
+  /** Reads the next batch (when the buffered lines are used up). */
+  async fill(): Promise<void> {
+    while (this.at >= this.batch.length && !this.ended) {
+      const next = await this.source.next();
+      if (next.done) this.ended = true;
+      else {
+        const value = next.value as LogLine[] | LogLine;
+        this.batch = Array.isArray(value) ? value : [value];
+        this.at = 0;
+      }
+    }
+  }
 
   async peek(): Promise<LogLine | null> {
-    if (this.buffered === undefined) {
-      const next = await this.source.next();
-      this.buffered = next.done ? null : next.value;
-    }
-    return this.buffered;
+    const now = this.peekNow();
+    if (now !== undefined) return now;
+    await this.fill();
+    return this.peekNow() ?? null;
   }
 
   async take(): Promise<LogLine | null> {
     const line = await this.peek();
-    this.buffered = undefined;
+    if (line) this.at++;
     return line;
   }
 
   async close(): Promise<void> {
-    await this.source.return(undefined);
+    await this.source.return?.(undefined);
   }
 }

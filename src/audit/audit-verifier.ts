@@ -1,6 +1,11 @@
 import { type DataSource } from 'typeorm';
 import { hashAndLine } from './audit-hash.js';
-import { lineLabel, type LogReadStats, PeekableLines, readLogLines } from './audit-log-reader.js';
+import {
+  lineLabel,
+  type LogReadStats,
+  PeekableLines,
+  readLogLineBatches,
+} from './audit-log-reader.js';
 import { type AuditRecord, GENESIS_HASH } from './audit-record.js';
 import { RECORD_SELECT } from './audit-store.js';
 
@@ -51,7 +56,7 @@ export class AuditVerifier {
     let checked = 0;
     const start = Math.max(1, range.fromId ?? 1);
     const lines = share
-      ? new PeekableLines(readLogLines(share.files, { fromId: start, stats }))
+      ? new PeekableLines(readLogLineBatches(share.files, { fromId: start, stats }))
       : null;
     try {
       const [head] = await this.dataSource.query(
@@ -66,9 +71,18 @@ export class AuditVerifier {
         prevHash = prev.hash;
       }
       let expectedId = start;
-      for (let afterId = start - 1; afterId < end;) {
-        const rows = await this.rows(afterId, end, this.chunkSize);
+      // The next chunk is read while this one is hashed (the database works while we do).
+      const chunkAfter = (afterId: number): Promise<Row[]> => {
+        if (afterId >= end) return Promise.resolve([]);
+        const read = this.rows(afterId, end, this.chunkSize);
+        read.catch(() => {}); // a failure surfaces where it is awaited, or not at all
+        return read;
+      };
+      let next = chunkAfter(start - 1);
+      for (;;) {
+        const rows = await next;
         if (rows.length === 0) break;
+        next = chunkAfter(rows[rows.length - 1].id);
         for (const row of rows) {
           if (row.id !== expectedId)
             throw new Invalid(expectedId, `record ${expectedId} is missing from the table`);
@@ -83,13 +97,13 @@ export class AuditVerifier {
           if (expected.hash !== row.hash)
             throw new Invalid(row.id, 'hash does not match the record content (record altered)');
           if (lines && share && instanceId === share.instanceId && row.id <= share.lastId) {
-            await this.crossCheck(lines, record.id, expected.line, start);
+            // Synchronous while the file's lines are buffered: one await per batch read.
+            while (!crossCheckNow(lines, record.id, expected.line, start)) await lines.fill();
           }
           prevHash = row.hash;
           expectedId++;
           checked++;
         }
-        afterId = rows[rows.length - 1].id;
         onProgress?.(checked);
       }
       if (expectedId <= end)
@@ -134,35 +148,39 @@ export class AuditVerifier {
     }
   }
 
-  /** The next line of this instance's file must be this record, byte for byte. */
-  private async crossCheck(
-    lines: PeekableLines,
-    id: number,
-    expectedLine: string,
-    start: number,
-  ): Promise<void> {
-    for (;;) {
-      const line = await lines.peek();
-      if (!line || (line.id !== null && line.id > id)) {
-        throw new Invalid(id, 'record is in the table but missing from the log file');
-      }
-      if (line.id === null)
-        throw new Invalid(id, `log file ${line.file} ${lineLabel(line)} is not a record`);
-      await lines.take();
-      if (line.id < start) continue; // before the verified range
-      if (line.id < id)
-        throw new Invalid(line.id, 'record is in the log file but not in the table');
-      if (line.text !== expectedLine)
-        throw new Invalid(id, 'log file line differs from the table record');
-      return;
-    }
-  }
-
   private rows(afterId: number, toId: number, limit: number): Promise<Row[]> {
     return this.dataSource.query(
       `SELECT ${RECORD_SELECT}, instance_id AS "instanceId" FROM audit_events
        WHERE id > $1 AND id <= $2 ORDER BY audit_events.id LIMIT $3`,
       [afterId, toId, limit],
     );
+  }
+}
+
+/**
+ * The next line of this instance's file must be this record, byte for byte. Answers false when
+ * the buffered lines ran out before it could tell (fill and call again: the lines it skipped,
+ * before the verified range, stay skipped); throws Invalid when the line is not the record.
+ */
+function crossCheckNow(
+  lines: PeekableLines,
+  id: number,
+  expectedLine: string,
+  start: number,
+): boolean {
+  for (;;) {
+    const line = lines.peekNow();
+    if (line === undefined) return false;
+    if (!line || (line.id !== null && line.id > id)) {
+      throw new Invalid(id, 'record is in the table but missing from the log file');
+    }
+    if (line.id === null)
+      throw new Invalid(id, `log file ${line.file} ${lineLabel(line)} is not a record`);
+    lines.skip();
+    if (line.id < start) continue; // before the verified range
+    if (line.id < id) throw new Invalid(line.id, 'record is in the log file but not in the table');
+    if (line.text !== expectedLine)
+      throw new Invalid(id, 'log file line differs from the table record');
+    return true;
   }
 }
