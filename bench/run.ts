@@ -449,7 +449,7 @@ async function main(): Promise<void> {
       await verifyB(warmTo)();
       await figure('verify', {
         unit: 'records/s',
-        target: 0.7,
+        target: 0.85,
         warm: false,
         a: {
           what: `GET /audit/verify over ${records.toLocaleString('en-US')} records (table + log file)`,
@@ -733,7 +733,7 @@ async function main(): Promise<void> {
       const body = JSON.stringify(ingestEvent(1));
       await figure('ingest_single', {
         unit: 'req/s',
-        target: 0.6,
+        target: 0.9,
         a: {
           what: 'POST /audit/events, one event (201 once committed and fsynced)',
           run: http('/audit/events', [admin.token], 201, body),
@@ -824,11 +824,18 @@ async function main(): Promise<void> {
     const hwm = service.rss().hwm;
     await service.stop();
     service = null;
+    // At 32 connections (issue 13: ≤ 160 MiB); memory_1024 has its own, at 1,024.
+    const peakAt32 = Math.max(
+      0,
+      ...Object.entries(rssPeaks)
+        .filter(([name]) => name !== 'memory_1024')
+        .map(([, mib]) => mib),
+    );
     results.peak_rss = {
       unit: 'MiB',
-      target: 256,
-      max_under_load: round(Math.max(0, ...Object.values(rssPeaks)), 1),
-      met: Math.max(0, ...Object.values(rssPeaks)) <= 256,
+      target: 160,
+      max_under_load: round(peakAt32, 1),
+      met: peakAt32 <= 160,
       vm_hwm: round(hwm, 1),
       by_figure: rssPeaks,
     };
@@ -1192,7 +1199,7 @@ function printTable(): void {
     { max_under_load: number; vm_hwm: number; met: boolean } | undefined;
   if (rss)
     console.log(
-      `\nservice peak RSS under load: ${rss.max_under_load} MiB (target ≤ 256: ${rss.met ? 'met' : 'MISSED'}; VmHWM ${rss.vm_hwm} MiB)`,
+      `\nservice peak RSS under load at 32 connections: ${rss.max_under_load} MiB (target ≤ 160: ${rss.met ? 'met' : 'MISSED'}; VmHWM ${rss.vm_hwm} MiB)`,
     );
   const q = results.query_latency as
     (Record<string, { p50: number; p95: number; p99: number }> & { records: number }) | undefined;
