@@ -5,23 +5,22 @@
 // table and strikeguard's tables exist), same tokens (`sub`, `sv`).
 // Environment: PORT, DATABASE_URL, JWT_SECRET, STRIKEGUARD, AUDIT_LOG_DIR (with STRIKEGUARD=on).
 import 'reflect-metadata';
-import { createSecretKey } from 'node:crypto';
 import {
   Controller,
   type DynamicModule,
   Get,
-  Injectable,
   Module,
   Req,
   UnauthorizedException,
   UseGuards,
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { AuthGuard, PassportModule, PassportStrategy } from '@nestjs/passport';
+import { AuthGuard, PassportModule } from '@nestjs/passport';
 import { InjectRepository, TypeOrmModule } from '@nestjs/typeorm';
-import { ExtractJwt, Strategy } from 'passport-jwt';
 import { Column, Entity, PrimaryColumn, type Repository } from 'typeorm';
 import { AuditModule, StrikeGuard, StrikesModule } from '../src/index.js';
+import { BenchHealthController } from './lib/bench-health.controller.js';
+import { BenchJwtStrategy } from './lib/bench-jwt.strategy.js';
 
 const withStrikeguard = process.env.STRIKEGUARD === 'on';
 
@@ -32,22 +31,6 @@ class Account {
 
   @Column({ type: 'text' })
   username!: string;
-}
-
-@Injectable()
-class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
-  constructor() {
-    super({
-      jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
-      secretOrKey: createSecretKey(Buffer.from(process.env.JWT_SECRET ?? '')) as unknown as Buffer,
-      algorithms: ['HS256'],
-    });
-  }
-
-  validate(payload: { sub?: unknown; sv?: unknown }) {
-    if (typeof payload.sub !== 'string') throw new UnauthorizedException('no subject');
-    return { id: payload.sub, sv: typeof payload.sv === 'number' ? payload.sv : 0 };
-  }
 }
 
 // The guards the route runs: the host's JWT guard, then (with strikeguard) its session check.
@@ -63,14 +46,6 @@ class MeController {
     const account = await this.accounts.findOneBy({ id: request.user.id });
     if (!account) throw new UnauthorizedException('no such account');
     return { id: account.id, username: account.username };
-  }
-}
-
-@Controller('health')
-class HealthController {
-  @Get()
-  health() {
-    return { status: 'ok' };
   }
 }
 
@@ -100,8 +75,8 @@ class HostModule {
             ]
           : []),
       ],
-      controllers: [MeController, HealthController],
-      providers: [JwtStrategy],
+      controllers: [MeController, BenchHealthController],
+      providers: [BenchJwtStrategy],
     };
   }
 }

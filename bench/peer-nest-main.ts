@@ -4,38 +4,14 @@
 // prepared statement). No strikes, no audit, no per-request logger or metrics.
 // Environment: PORT, DATABASE_URL, JWT_SECRET.
 import 'reflect-metadata';
-import { createSecretKey } from 'node:crypto';
-import {
-  Controller,
-  Get,
-  Injectable,
-  Module,
-  Req,
-  UnauthorizedException,
-  UseGuards,
-} from '@nestjs/common';
+import { Controller, Get, Module, Req, UnauthorizedException, UseGuards } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { AuthGuard, PassportModule, PassportStrategy } from '@nestjs/passport';
-import { ExtractJwt, Strategy } from 'passport-jwt';
+import { AuthGuard, PassportModule } from '@nestjs/passport';
 import pg from 'pg';
+import { BenchHealthController } from './lib/bench-health.controller.js';
+import { BenchJwtStrategy } from './lib/bench-jwt.strategy.js';
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
-
-@Injectable()
-class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
-  constructor() {
-    super({
-      jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
-      secretOrKey: createSecretKey(Buffer.from(process.env.JWT_SECRET ?? '')) as unknown as Buffer,
-      algorithms: ['HS256'],
-    });
-  }
-
-  validate(payload: { sub?: unknown }): { id: string } {
-    if (typeof payload.sub !== 'string') throw new UnauthorizedException('no subject');
-    return { id: payload.sub };
-  }
-}
 
 @Controller('me')
 class MeController {
@@ -52,18 +28,10 @@ class MeController {
   }
 }
 
-@Controller('health')
-class HealthController {
-  @Get()
-  health() {
-    return { status: 'ok' };
-  }
-}
-
 @Module({
   imports: [PassportModule],
-  controllers: [MeController, HealthController],
-  providers: [JwtStrategy],
+  controllers: [MeController, BenchHealthController],
+  providers: [BenchJwtStrategy],
 })
 class PeerModule {}
 

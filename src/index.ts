@@ -5,20 +5,13 @@ export { AuditModule } from './audit/audit.module.js';
 export { AuditService, type RecordOptions } from './audit/audit.service.js';
 export {
   AUDIT_OPTIONS,
-  defaultInstanceId,
   type AuditModuleOptions,
   type ResolvedAuditOptions,
 } from './audit/audit.options.js';
 export { DataSourceNotFoundError, STRIKEGUARD_DATA_SOURCE } from './common/data-source.provider.js';
 export { Audited, type AuditedOptions } from './audit/audited.decorator.js';
 export { AuditedInterceptor } from './audit/audited.interceptor.js';
-export {
-  type AuditEvent,
-  type AuditRecord,
-  type AuditOutcome,
-  type AuditThreat,
-  GENESIS_HASH,
-} from './audit/audit-record.js';
+export { type AuditOutcome, type AuditThreat, GENESIS_HASH } from './audit/audit-record.js';
 export { auditEventSchema } from './audit/audit-event.schema.js';
 export { AuditEventInvalidError, validateSubmission } from './audit/audit-event-validator.js';
 export { AuditLogUnavailableError } from './audit/audit-log-file.js';
@@ -27,14 +20,9 @@ export {
   AuditMigrationsMissingError,
   type ChainMismatch,
 } from './audit/audit-startup.errors.js';
-export { type AuditQuery, AuditQueryInvalidError, parseAuditQuery } from './audit/audit-query.js';
-export { type LogFileShare, type VerifyResult } from './audit/audit-verifier.js';
+export { type AuditQuery } from './audit/audit-query.js';
 export { AuditVerificationBusyError, HEAVY_VERIFY_RECORDS } from './audit/audit-verify.gate.js';
-export { type AuditReader, auditReader } from './audit/audit-reader.js';
-export { verifyLogDirectory } from './audit/audit-file-verifier.js';
-export { listLogFiles } from './audit/audit-log.files.js';
 export { canonicalJson } from './audit/jcs.js';
-export { hashRecord } from './audit/audit-hash.js';
 export { type ActorResolver } from './audit/audit-context.js';
 
 export { StrikesModule } from './strikes/strikes.module.js';
@@ -75,7 +63,7 @@ export {
   ValidationFailedException,
 } from './common/schema-validation.pipe.js';
 export { checkUserId, parseLimit, unknownParams, UUID } from './common/query-params.js';
-export { type Page, toPage } from './common/page.js';
+export { toPage } from './common/page.js';
 export { isDatabaseUnavailable } from './common/database-errors.js';
 export {
   type InstanceLockOptions,
@@ -117,64 +105,32 @@ export {
 export { sourceOf } from './login/login-source.js';
 export { DEVICE_TOKEN_HEADER } from './login/device-cookie.js';
 
-export {
-  emptyRoot,
-  HASH_SIZE,
-  leafHash,
-  MerkleProofError,
-  nodeHash,
-  rootOf,
-  verifyConsistency,
-  verifyInclusion,
-} from './transparency/merkle.js';
+export { emptyRoot, HASH_SIZE } from './transparency/merkle.js';
 export {
   decodeBase64,
-  generateNoteKey,
   isKeyName,
   keyIdOf,
-  NOTE_KEY_TYPE,
   NoteKeyError,
   type NoteKeyType,
   type NoteSigner,
-  type NoteVerifier,
-  parseSignerKey,
-  parseVerifierKey,
 } from './transparency/note-keys.js';
 export {
   MAX_NOTE_BYTES,
   MAX_NOTE_SIGNATURES,
   type NoteSignature,
-  openNote,
   type ParsedNote,
-  parseNote,
   signatureLine,
   SignedNoteError,
-  signNote,
 } from './transparency/signed-note.js';
-export {
-  type Checkpoint,
-  CheckpointFormatError,
-  formatCheckpoint,
-  isOrigin,
-  parseCheckpoint,
-} from './transparency/checkpoint.js';
-export {
-  cosign,
-  cosignedMessage,
-  CosignatureError,
-  verifyCosignature,
-} from './transparency/cosignature.js';
+export { type Checkpoint, CheckpointFormatError, isOrigin } from './transparency/checkpoint.js';
+export { cosignedMessage, CosignatureError } from './transparency/cosignature.js';
 export { TransparencyLogModule } from './transparency/transparency.module.js';
 export {
   type TransparencyHealth,
   TransparencyLogService,
   type TransparencyStatus,
 } from './transparency/transparency-log.service.js';
-export {
-  type ConsistencyProof,
-  type InclusionProof,
-  TransparencyReader,
-} from './transparency/transparency-reader.js';
+export { type ConsistencyProof, type InclusionProof } from './transparency/transparency-reader.js';
 export {
   type ResolvedTransparencyOptions,
   TRANSPARENCY_OPTIONS,
@@ -185,24 +141,17 @@ export {
 export { ForkGuardError, type SignedCheckpoint } from './transparency/checkpoint-signer.js';
 export { WitnessError } from './transparency/witness-client.js';
 export { ProofRangeError } from './transparency/tree-proofs.js';
-export { CHECKPOINT_FILE, CHECKPOINTS_FILE } from './transparency/checkpoint-files.js';
 export {
   MAX_ADD_CHECKPOINT_BYTES,
-  Witness,
   type WitnessAnswer,
   type WitnessedLog,
 } from './transparency/witness.js';
-export { listen as listenWitness, witnessServer } from './transparency/witness-server.js';
 export {
-  formatTlogProof,
-  parseTlogProof,
   TLOG_PROOF_HEADER,
   type TlogProof,
   TlogProofError,
   type TlogProofVerdict,
-  verifyTlogProof,
 } from './transparency/tlog-proof.js';
-export { RootBuilder } from './transparency/root-builder.js';
 export { AlertsModule } from './alerts/alerts.module.js';
 export { AlertsService } from './alerts/alerts.service.js';
 export { ALERTS_OPTIONS } from './alerts/alerts-options.provider.js';
@@ -239,4 +188,5 @@ export {
   verifyWebhook,
   webhookSignature,
 } from './alerts/standard-webhooks.js';
-export { type PgQueryable, poolDataSource } from './common/pool-data-source.js';
+// Everything the Nest-free entry has (strikeguard/reader): readers, verifiers, proofs, witness.
+export * from './reader.js';

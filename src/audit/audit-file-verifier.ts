@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { hashRecord } from './audit-hash.js';
-import { lineLabel, PeekableLines, readLogLines, type LogLine } from './audit-log-reader.js';
+import { lineLabel, PeekableLines, readLogLineBatches, type LogLine } from './audit-log-reader.js';
 import { listLogFiles, rotatedBase } from './audit-log-file.js';
 import { CHECKPOINT_FILE_NAMES } from './audit-log.files.js';
 import { type AuditRecord, GENESIS_HASH } from './audit-record.js';
@@ -17,7 +17,7 @@ export async function verifyLogDirectory(
   onProgress?: (checked: number) => void,
   onRecord?: (record: AuditRecord) => void,
 ): Promise<VerifyResult> {
-  const groups = logFileGroups(dir).map((files) => new PeekableLines(readLogLines(files)));
+  const groups = logFileGroups(dir).map((files) => new PeekableLines(readLogLineBatches(files)));
   let checked = 0;
   let expectedId = 1;
   let prevHash = GENESIS_HASH;

@@ -117,17 +117,13 @@ export function lineLabel(line: LogLine): string {
   return line.lineNumber !== null ? `line ${line.lineNumber}` : `the line at byte ${line.offset}`;
 }
 
-/** Lets a reader look at the next line before taking it. */
+/** Lets a reader look at the next line before taking it (over readLogLineBatches). */
 export class PeekableLines {
   private batch: LogLine[] = [];
   private at = 0;
   private ended = false;
-  private readonly source: AsyncIterator<LogLine[]>;
 
-  /** Over line batches (readLogLineBatches), or single lines (readLogLines). */
-  constructor(source: AsyncGenerator<LogLine[]> | AsyncGenerator<LogLine>) {
-    this.source = source as AsyncIterator<LogLine[] | LogLine> as AsyncIterator<LogLine[]>;
-  }
+  constructor(private readonly source: AsyncGenerator<LogLine[]>) {}
 
   /**
    * The next line if it is already read: the line, null at the end, undefined when the next batch
@@ -149,8 +145,7 @@ export class PeekableLines {
       const next = await this.source.next();
       if (next.done) this.ended = true;
       else {
-        const value = next.value as LogLine[] | LogLine;
-        this.batch = Array.isArray(value) ? value : [value];
+        this.batch = next.value;
         this.at = 0;
       }
     }
@@ -170,6 +165,6 @@ export class PeekableLines {
   }
 
   async close(): Promise<void> {
-    await this.source.return?.(undefined);
+    await this.source.return(undefined);
   }
 }

@@ -5,8 +5,9 @@ import {
   Logger,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
+import { TimerLoop } from '../common/timer-loop.js';
 import { STRIKES_OPTIONS } from './strikes-options.provider.js';
-import { type ResolvedStrikesOptions } from './strikes.options.js';
+import { clockMs, type ResolvedStrikesOptions } from './strikes.options.js';
 import { StrikesService } from './strikes.service.js';
 
 /**
@@ -18,9 +19,7 @@ import { StrikesService } from './strikes.service.js';
 @Injectable()
 export class BlockExpirySweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Strikes');
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = true;
+  private readonly loop = new TimerLoop(() => this.sweep());
   private lastError: string | null = null;
 
   constructor(
@@ -29,26 +28,11 @@ export class BlockExpirySweeper implements OnApplicationBootstrap, BeforeApplica
   ) {}
 
   onApplicationBootstrap(): void {
-    this.stopped = false;
-    this.schedule(0);
+    this.loop.start();
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
-  }
-
-  private now(): number {
-    return this.options.clock ? this.options.clock().getTime() : Date.now();
-  }
-
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.sweep().then((next) => this.schedule(next));
-    }, ms);
-    this.timer.unref();
+  beforeApplicationShutdown(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** One sweep; answers the wait until the next one. */
@@ -56,13 +40,13 @@ export class BlockExpirySweeper implements OnApplicationBootstrap, BeforeApplica
     const interval = this.options.expirySweepMs;
     try {
       let next = await this.strikes.nextBlockExpiry();
-      if (next !== null && next <= this.now()) {
+      if (next !== null && next <= clockMs(this.options)) {
         await this.strikes.endExpiredBlocks();
         next = await this.strikes.nextBlockExpiry();
       }
       this.lastError = null;
       if (next === null) return interval;
-      return Math.max(0, Math.min(interval, next - this.now() + 1));
+      return Math.max(0, Math.min(interval, next - clockMs(this.options) + 1));
     } catch (error) {
       const message = (error as Error).message;
       if (message !== this.lastError)

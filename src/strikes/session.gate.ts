@@ -6,7 +6,7 @@ import { type ResolvedPrincipal, PrincipalResolver } from './principal.resolver.
 import { SessionStateCache } from './session-state.cache.js';
 import { type SessionState } from './strike-counter.store.js';
 import { STRIKES_OPTIONS } from './strikes-options.provider.js';
-import { type ResolvedStrikesOptions } from './strikes.options.js';
+import { clockMs, type ResolvedStrikesOptions } from './strikes.options.js';
 import { type RefusalReason, StrikeRefusalException } from './strike-refusal.exception.js';
 
 const CHECKED = Symbol('strikeguard:session-checked');
@@ -117,7 +117,5 @@ export function isBlocked(
   options: Pick<ResolvedStrikesOptions, 'clock'>,
 ): boolean {
   if (state?.status !== 'blocked') return false;
-  if (state.blockedUntil === null) return true;
-  const now = options.clock ? options.clock().getTime() : Date.now();
-  return now < state.blockedUntil;
+  return state.blockedUntil === null || clockMs(options) < state.blockedUntil;
 }

@@ -35,8 +35,6 @@ export interface ViolationOutcome {
   blocked: boolean;
   /** The termination or block is a monitor-mode one: recorded, refusing nothing. */
   simulated: boolean;
-  /** The block (if any) waits for an admin. */
-  permanent: boolean;
   /**
    * A timed block had ended and was not swept yet: this statement ended it first (reset its
    * counters), so the caller records its `account.unblocked` before the strike.
@@ -61,24 +59,17 @@ export interface ExpiredBlock {
   blockedUntil: string;
 }
 
-/** The policy the statements apply (from the module's options). */
-export interface CounterPolicy {
-  terminateAt: number;
-  blockAt: number;
-  /** Seconds; null: cumulative for ever. */
-  decayAfter: number | null;
-  /** Seconds; null: until an admin. */
-  blockFor: number | null;
-  permanentAfter: number;
-  /** The time to reckon in; null: the database's now(). */
-  clock: (() => Date) | null;
-}
+/** The policy the statements apply: the module's options they read. */
+type CounterPolicy = Pick<
+  ResolvedStrikesOptions,
+  'terminateAt' | 'blockAt' | 'decayAfter' | 'blockFor' | 'permanentAfter' | 'clock'
+>;
 
 /** The statements' time: the clock's (parameter $2, or $1 in some) or the database's. */
 const NOW = `coalesce($2::timestamptz, now())`;
 
 /** Strikes remembered per counter within the decay window (beyond it the oldest are dropped). */
-export const MAX_STRIKES_IN_WINDOW = 1000;
+const MAX_STRIKES_IN_WINDOW = 1000;
 
 /**
  * The strikes of row `s` within the window ($7 seconds before `k.now`), newest
@@ -90,6 +81,10 @@ const windowed = (s: string) => `(SELECT u.at, u.w, u.i
     FROM unnest(${s}.strike_times, ${s}.strike_weights) WITH ORDINALITY AS u(at, w, i)
    WHERE u.at > ${WINDOW('k.now', '$7::float8')}
    ORDER BY u.i DESC LIMIT ${MAX_STRIKES_IN_WINDOW - 1})`;
+
+/** Row `t` is under a real block at `now` (not a simulated one, not a timed one that ended). */
+const REALLY_BLOCKED = (t: string, now: string) =>
+  `(${t}.status = 'blocked' AND NOT ${t}.block_simulated AND (${t}.blocked_until IS NULL OR ${t}.blocked_until > ${now}))`;
 
 const ISO = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 const WINDOW = (now: string, decay: string) => `(${now} - ${decay} * interval '1 second')`;
@@ -103,8 +98,7 @@ const counterColumns = (t: string, now: string, decay: string) => `${t}.user_id 
        ELSE (SELECT coalesce(sum(u.w), 0)::int FROM unnest(${t}.strike_times, ${t}.strike_weights) AS u(at, w)
               WHERE u.at > ${WINDOW(now, decay)}) END AS blocker,
   ${t}.total,
-  CASE WHEN ${t}.status = 'blocked' AND NOT ${t}.block_simulated
-        AND (${t}.blocked_until IS NULL OR ${t}.blocked_until > ${now}) THEN 'blocked' ELSE 'active' END AS status,
+  CASE WHEN ${REALLY_BLOCKED(t, now)} THEN 'blocked' ELSE 'active' END AS status,
   (${t}.status = 'blocked' AND ${t}.block_simulated) AS "simulatedBlock",
   ${t}.session_version AS "sessionVersion", ${ISO(`${t}.blocked_at`)} AS "blockedAt",
   ${ISO(`${t}.blocked_until`)} AS "blockedUntil", ${t}.timed_blocks AS "timedBlocks",
@@ -191,37 +185,43 @@ export class StrikeCounterStore {
          last_violation_at = o.now,
          updated_at = now()
        FROM (
-         SELECT d.*,
-                (d.base_count + d.w >= $4) AS terminates,
-                (NOT d.really_blocked AND d.live + d.w >= $5
-                  AND (d.base_status = 'active' OR (d.block_simulated AND NOT d.expired AND NOT d.sim))) AS blocks,
-                ($8::float8 IS NULL OR d.timed_blocks >= $9) AS permanent
+         SELECT b.*,
+                (b.base_count + b.w >= $4) AS terminates,
+                (NOT b.really_blocked AND b.live + b.w >= $5
+                  AND (b.base_status = 'active' OR (b.block_simulated AND NOT b.expired AND NOT b.sim))) AS blocks,
+                ($8::float8 IS NULL OR b.timed_blocks >= $9) AS permanent
            FROM (
-             SELECT s.user_id, s.session_version, s.timed_blocks, s.block_simulated, s.total, s.status,
-                    s.blocked_at, s.blocked_until, v.w, v.sim, k.now,
-                    coalesce(s.status = 'blocked' AND s.blocked_until <= k.now, false) AS expired,
-                    (s.status = 'blocked' AND s.block_simulated) AS was_simulated,
-                    (s.status = 'blocked' AND NOT s.block_simulated
-                      AND (s.blocked_until IS NULL OR s.blocked_until > k.now)) AS really_blocked,
-                    CASE WHEN s.status = 'blocked' AND s.blocked_until <= k.now THEN 'active' ELSE s.status END AS base_status,
-                    CASE WHEN s.status = 'blocked' AND s.blocked_until <= k.now THEN 0 ELSE s.count END AS base_count,
-                    CASE WHEN s.status = 'blocked' AND s.blocked_until <= k.now THEN 0
-                         WHEN $7::float8 IS NULL THEN s.blocker
-                         ELSE (SELECT coalesce(sum(z.w), 0)::int FROM ${windowed('s')} z) END AS live,
-                    CASE WHEN s.status = 'blocked' AND s.blocked_until <= k.now OR $7::float8 IS NULL THEN '{}'
-                         ELSE ARRAY(SELECT z.at FROM ${windowed('s')} z ORDER BY z.i) END AS kept_times,
-                    CASE WHEN s.status = 'blocked' AND s.blocked_until <= k.now OR $7::float8 IS NULL THEN '{}'
-                         ELSE ARRAY(SELECT z.w FROM ${windowed('s')} z ORDER BY z.i) END AS kept_weights
-               FROM strike_counters s
-               JOIN unnest($1::text[], $2::int[], $3::bool[]) AS v(user_id, w, sim) ON v.user_id = s.user_id
-               CROSS JOIN (SELECT coalesce($6::timestamptz, now()) AS now) k
-              ORDER BY s.user_id
-                FOR UPDATE OF s
-           ) d
+             -- The row as this strike finds it: a timed block that has ended is ended first.
+             SELECT l.*,
+                    (l.status = 'blocked' AND l.block_simulated) AS was_simulated,
+                    (l.status = 'blocked' AND NOT l.block_simulated AND NOT l.expired) AS really_blocked,
+                    CASE WHEN l.expired THEN 'active' ELSE l.status END AS base_status,
+                    CASE WHEN l.expired THEN 0 ELSE l.count END AS base_count,
+                    CASE WHEN l.expired THEN 0 WHEN $7::float8 IS NULL THEN l.blocker ELSE l.window_weight END AS live,
+                    CASE WHEN l.expired OR $7::float8 IS NULL THEN '{}' ELSE l.window_times END AS kept_times,
+                    CASE WHEN l.expired OR $7::float8 IS NULL THEN '{}' ELSE l.window_weights END AS kept_weights
+               FROM (
+                 SELECT s.user_id, s.count, s.blocker, s.session_version, s.timed_blocks,
+                        s.block_simulated, s.total, s.status, s.blocked_at, s.blocked_until,
+                        v.w, v.sim, k.now,
+                        coalesce(s.status = 'blocked' AND s.blocked_until <= k.now, false) AS expired,
+                        CASE WHEN $7::float8 IS NOT NULL
+                             THEN (SELECT coalesce(sum(z.w), 0)::int FROM ${windowed('s')} z) END AS window_weight,
+                        CASE WHEN $7::float8 IS NOT NULL
+                             THEN ARRAY(SELECT z.at FROM ${windowed('s')} z ORDER BY z.i) END AS window_times,
+                        CASE WHEN $7::float8 IS NOT NULL
+                             THEN ARRAY(SELECT z.w FROM ${windowed('s')} z ORDER BY z.i) END AS window_weights
+                   FROM strike_counters s
+                   JOIN unnest($1::text[], $2::int[], $3::bool[]) AS v(user_id, w, sim) ON v.user_id = s.user_id
+                   CROSS JOIN (SELECT coalesce($6::timestamptz, now()) AS now) k
+                  ORDER BY s.user_id
+                    FOR UPDATE OF s
+               ) l
+           ) b
        ) o
        WHERE c.user_id = o.user_id
        RETURNING ${counterColumns('c', now, '$7::float8')},
-         o.terminates AS terminated, o.blocks AS blocked, o.sim AS simulated, o.permanent,
+         o.terminates AS terminated, o.blocks AS blocked, o.sim AS simulated,
          o.expired, o.was_simulated AS "expiredSimulated"`,
       [
         violations.map((v) => v.userId),
@@ -241,19 +241,16 @@ export class StrikeCounterStore {
       terminated: boolean;
       blocked: boolean;
       simulated: boolean;
-      permanent: boolean;
-      expired: boolean | null;
+      expired: boolean;
       expiredSimulated: boolean;
     };
     for (const row of rows[0] as Row[]) {
-      const { terminated, blocked, simulated, permanent, expired, expiredSimulated, ...counter } =
-        row;
+      const { terminated, blocked, simulated, expired, expiredSimulated, ...counter } = row;
       outcomes.set(counter.userId, {
         counter,
         terminated,
         blocked,
         simulated,
-        permanent: blocked && permanent,
         expired: expired ? { simulated: expiredSimulated } : null,
       });
     }
@@ -276,8 +273,7 @@ export class StrikeCounterStore {
                FROM strike_counters WHERE user_id = $1 FOR UPDATE) o
        WHERE c.user_id = o.user_id
        RETURNING ${counterColumns('c', NOW, '$3::float8')},
-         (o.status = 'blocked' AND NOT o.block_simulated
-           AND (o.blocked_until IS NULL OR o.blocked_until > ${NOW})) AS "wasBlocked",
+         ${REALLY_BLOCKED('o', NOW)} AS "wasBlocked",
          (o.status = 'blocked' AND o.block_simulated) AS "wasSimulated"`,
       [userId, this.now(), this.policy.decayAfter],
     );
@@ -369,9 +365,8 @@ export class StrikeCounterStore {
   ): Promise<StrikeCounter[]> {
     const params: unknown[] = [limit, this.now(), this.policy.decayAfter];
     const where: string[] = [];
-    const blocked = `t.status = 'blocked' AND NOT t.block_simulated AND (t.blocked_until IS NULL OR t.blocked_until > ${NOW})`;
-    if (status === 'blocked') where.push(blocked);
-    if (status === 'active') where.push(`NOT (${blocked})`);
+    if (status === 'blocked') where.push(REALLY_BLOCKED('t', NOW));
+    if (status === 'active') where.push(`NOT ${REALLY_BLOCKED('t', NOW)}`);
     if (afterUserId !== undefined) where.push(`t.user_id > $${params.push(afterUserId)}`);
     return this.dataSource.query(
       `SELECT ${counterColumns('t', NOW, '$3::float8')} FROM strike_counters t

@@ -127,6 +127,11 @@ export type ResolvedStrikesOptions = Required<Omit<StrikesModuleOptions, Hooks |
     blockFor: number | null;
   };
 
+/** The time the module reckons in, in ms: its `clock`'s, or this process's. */
+export function clockMs(options: Pick<ResolvedStrikesOptions, 'clock'>): number {
+  return options.clock ? options.clock().getTime() : Date.now();
+}
+
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 const MAX_DURATION_SECONDS = 3650 * 86_400;
 

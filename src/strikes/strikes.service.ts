@@ -571,7 +571,7 @@ export class StrikesService implements OnModuleInit {
             blocker: c.blocker,
             blockAt,
             ...(blockFor !== null && {
-              blockedUntil: outcome.permanent ? null : c.blockedUntil,
+              blockedUntil: c.blockedUntil, // null: this block waits for an admin
               timedBlocks: c.timedBlocks,
             }),
             ...simulated,
@@ -603,7 +603,7 @@ export class StrikesService implements OnModuleInit {
  * `account.unblocked` for a timed block that ended: by the system, not by an admin (Keycloak
  * records nothing then). `when`: found by the sweeper, or ended before a strike was counted.
  */
-export function blockEndedEvent(
+function blockEndedEvent(
   userId: string,
   simulated: boolean,
   when: 'expired' | 'before a strike',

@@ -8,6 +8,7 @@ import {
 import { type DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import { metrics } from '../common/metrics.js';
+import { TimerLoop } from '../common/timer-loop.js';
 import { STRIKEGUARD_DATA_SOURCE } from '../common/data-source.provider.js';
 import { CheckpointFiles } from './checkpoint-files.js';
 import { CheckpointSigner, ForkGuardError, type SignedCheckpoint } from './checkpoint-signer.js';
@@ -68,9 +69,10 @@ export class TransparencyLogService implements OnApplicationBootstrap, BeforeApp
     string,
     { cosignedSize: number | null; lastError: string | null }
   >();
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = true;
+  private readonly loop = new TimerLoop(async () => {
+    await this.tick();
+    return this.options.integrateIntervalMs;
+  });
   private lastSignedAt = 0;
   private signingError: string | null = null;
   private lastError: string | null = null;
@@ -107,24 +109,13 @@ export class TransparencyLogService implements OnApplicationBootstrap, BeforeApp
   }
 
   onApplicationBootstrap(): void {
-    this.stopped = false;
-    this.schedule(0);
+    this.loop.start();
   }
 
   /** Before any module's shutdown hook: a pass in flight finishes while the database is open. */
   async beforeApplicationShutdown(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.loop.stop();
     await this.submitting;
-  }
-
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.tick().finally(() => this.schedule(this.options.integrateIntervalMs));
-    }, ms);
-    this.timer.unref();
   }
 
   private async tick(): Promise<void> {

@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type INestApplicationContext } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { StrikesService, type StrikesModuleOptions } from '../../src/index.js';
 import { resolveStrikesOptions } from '../../src/strikes/strikes.options.js';
 import {
@@ -11,7 +10,7 @@ import {
   query,
   type TestDatabase,
 } from '../support/postgres.js';
-import { strikeguardImports } from '../support/strikeguard-imports.js';
+import { startStrikeguard } from '../support/strikeguard-imports.js';
 
 const HOUR = 3600_000;
 const T0 = Date.parse('2026-12-01T00:00:00.000Z');
@@ -36,11 +35,7 @@ describeWithPostgres('strike decay with a test clock, on two instances', () => {
   };
 
   const start = async (name: string) => {
-    const moduleRef = await Test.createTestingModule({
-      imports: strikeguardImports(db.url, path.join(dir, name), options),
-    }).compile();
-    const app = moduleRef.createNestApplication({ logger: false });
-    await app.init();
+    const app = await startStrikeguard(db.url, path.join(dir, name), options);
     apps.push(app);
     return app.get(StrikesService);
   };

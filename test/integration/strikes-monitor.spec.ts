@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type INestApplicationContext } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import {
   StrikeRefusalException,
   StrikesService,
@@ -14,7 +13,7 @@ import {
   query,
   type TestDatabase,
 } from '../support/postgres.js';
-import { strikeguardImports } from '../support/strikeguard-imports.js';
+import { startStrikeguard } from '../support/strikeguard-imports.js';
 
 /**
  * Monitor mode in a host app (issue 12): a monitored rule in enforce mode, and switching a whole
@@ -25,11 +24,7 @@ describeWithPostgres('monitor mode and monitored rules, in-process', () => {
   let dir: string;
   const apps: INestApplicationContext[] = [];
   const start = async (name: string, options: StrikesModuleOptions) => {
-    const moduleRef = await Test.createTestingModule({
-      imports: strikeguardImports(db.url, path.join(dir, name), options),
-    }).compile();
-    const app = moduleRef.createNestApplication({ logger: false });
-    await app.init();
+    const app = await startStrikeguard(db.url, path.join(dir, name), options);
     apps.push(app);
     return app.get(StrikesService);
   };
@@ -83,7 +78,7 @@ describeWithPostgres('monitor mode and monitored rules, in-process', () => {
   });
 
   it('a monitored violation in enforce mode counts like the others, and only its own crossings are simulated', async () => {
-    const enforce = apps.length > 1 ? apps[1].get(StrikesService) : await start('enforce2', {});
+    const enforce = await start('enforce-mixed', {});
     await enroll('mixed');
     await enforce.recordViolation('mixed');
     await enforce.recordViolation('mixed');

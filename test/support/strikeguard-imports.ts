@@ -1,3 +1,5 @@
+import { type INestApplicationContext } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import {
   AuditModule,
@@ -31,4 +33,18 @@ export function strikeguardImports(
   audit: Partial<AuditModuleOptions> = {},
 ) {
   return [...auditImports(url, logDir, audit), StrikesModule.forRoot(strikes)];
+}
+
+/** One host "instance" with the audit trail and StrikesModule, started: close it after. */
+export async function startStrikeguard(
+  url: string,
+  logDir: string,
+  strikes: StrikesModuleOptions = {},
+): Promise<INestApplicationContext> {
+  const moduleRef = await Test.createTestingModule({
+    imports: strikeguardImports(url, logDir, strikes),
+  }).compile();
+  const app = moduleRef.createNestApplication({ logger: false });
+  await app.init();
+  return app;
 }
